@@ -1,0 +1,70 @@
+"""The exceptions Strongbox raises. A shallow tree: catch
+:class:`StrongboxError` for all of them, or one class for one cause."""
+
+from __future__ import annotations
+
+from werkzeug.exceptions import ServiceUnavailable
+
+
+class StrongboxError(Exception):
+    """Base class of every Strongbox error."""
+
+
+class ConfigurationError(StrongboxError, RuntimeError):
+    """A setting is missing or unsafe. The message names the setting and the fix."""
+
+
+class StoreUnavailable(StrongboxError, ServiceUnavailable):
+    """The session store cannot be reached or cannot answer right now.
+
+    This is not "no session": the request fails with ``503 Service
+    Unavailable`` and a ``Retry-After`` header, and the client's cookie is left
+    alone so the user stays logged in once the store is back.
+
+    :param store: the store's short name, such as ``"redis"``.
+    :param detail: what went wrong, for the operator's log. It must not hold
+        passwords, session ids or cookies.
+    :param retry_after: seconds the client should wait before trying again.
+    """
+
+    description = "Session storage is temporarily unavailable. Please try again shortly."
+
+    def __init__(self, store: str, detail: str, retry_after: int = 1) -> None:
+        super().__init__()
+        self.store = store
+        self.detail = detail
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.store} store unavailable: {self.detail}"
+
+    def get_headers(self, *args: object, **kwargs: object) -> list[tuple[str, str]]:
+        headers = super().get_headers(*args, **kwargs)  # type: ignore[arg-type]
+        headers.append(("Retry-After", str(self.retry_after)))
+        return headers
+
+
+class SaveConflict(StoreUnavailable):
+    """A save lost the compare-and-swap race too many times in a row.
+
+    Each retry re-reads the record and re-applies only this request's changes,
+    so this only happens under sustained contention on one session.
+    """
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__("session", f"save lost {attempts} compare-and-swap races in a row")
+        self.attempts = attempts
+
+
+class SessionTooLarge(StrongboxError, ValueError):
+    """The sealed session would exceed ``STRONGBOX_MAX_SIZE`` bytes, or nests
+    deeper than the serializer allows. Nothing was stored."""
+
+    def __init__(self, size: int | None, limit: int, reason: str = "") -> None:
+        self.size = size
+        self.limit = limit
+        message = reason or (
+            f"session is {size} bytes sealed, above STRONGBOX_MAX_SIZE={limit}; "
+            "keep large data in your database and store only its key in the session"
+        )
+        super().__init__(message)

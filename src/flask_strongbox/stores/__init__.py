@@ -1,0 +1,1 @@
+"""Session stores, and the URL scheme that selects each."""

@@ -1,0 +1,99 @@
+"""The store protocol: the little a session store must do, and nothing more.
+
+A store only ever sees opaque keys (a keyed hash of the session id, never the
+id), sealed bytes and plain metadata. Encryption, cookies, expiry rules and
+merging of concurrent changes live above it, so "encrypted at rest" holds for
+every store by construction and a new store is one file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored session.
+
+    :param key: the store key, a keyed hash of the session id (64 hex digits).
+    :param blob: the sealed session data.
+    :param version: bumped by every write; the compare-and-swap token.
+    :param created: creation time, Unix seconds.
+    :param last_seen: time of the last request that used the session.
+    :param expires: when the session dies unless used again (sliding).
+    :param absolute_expires: when the session dies whatever happens.
+    :param user: a keyed hash of the identity the session belongs to, if any.
+    :param info: a sealed, app-supplied device hint, if any.
+    """
+
+    key: str
+    blob: bytes
+    version: int
+    created: float
+    last_seen: float
+    expires: float
+    absolute_expires: float
+    user: str | None = None
+    info: bytes | None = None
+
+    def is_live(self, now: float) -> bool:
+        return now < self.expires
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Counts of records in a store at one moment."""
+
+    live: int
+    expired: int
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What Strongbox needs from a place to keep sealed records.
+
+    Every method is atomic on its own. Times are Unix seconds passed in by the
+    caller, so stores never read a clock themselves. A store that cannot reach
+    its backend raises :class:`~flask_strongbox.StoreUnavailable`.
+    """
+
+    #: A short name for logs and ``flask sessions stats``, e.g. ``"sqlite"``.
+    name: str
+
+    def get(self, key: str, now: float) -> Record | None:
+        """The record under ``key`` if it exists and has not expired at ``now``."""
+
+    def create(self, record: Record) -> bool:
+        """Insert ``record``; ``False`` (and no change) if ``record.key`` exists."""
+
+    def replace(self, record: Record, expected_version: int, now: float) -> bool:
+        """Compare-and-swap: overwrite the record under ``record.key`` with
+        ``record`` (whose version is ``expected_version + 1``) only if the stored
+        version is ``expected_version`` and the record is live at ``now``.
+        ``created`` is kept from the stored record. ``False`` means no change:
+        another write won, or the record is gone; it is never re-created.
+        """
+
+    def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
+        """Update only ``last_seen`` and ``expires`` of a live record, without
+        changing its data or version. ``False`` if the record is gone."""
+
+    def delete(self, key: str) -> bool:
+        """Remove the record; ``True`` if there was one."""
+
+    def sessions_of(self, user: str, now: float) -> list[Record]:
+        """The live records whose ``user`` is ``user``, oldest first."""
+
+    def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
+        """Remove every record of ``user`` except the one under ``keep``;
+        return the removed keys."""
+
+    def purge(self, now: float, limit: int = 500) -> int:
+        """Remove up to ``limit`` records that expired before ``now``."""
+
+    def stats(self, now: float) -> StoreStats:
+        """How many records are live and how many expired but not purged."""
+
+    def close(self) -> None:
+        """Release connections. The store may be used again afterwards."""

@@ -1,0 +1,82 @@
+"""A store in this process's memory: for tests and single-process development.
+
+Records vanish when the process ends and are not shared between processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace as _with
+
+from .base import Record, StoreStats
+
+
+class MemoryStore:
+    """Keeps records in a dict behind a lock; selected with ``memory://``."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._records: dict[str, Record] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore records={len(self._records)}>"
+
+    def get(self, key: str, now: float) -> Record | None:
+        record = self._records.get(key)
+        return record if record is not None and record.is_live(now) else None
+
+    def create(self, record: Record) -> bool:
+        with self._lock:
+            if record.key in self._records:
+                return False
+            self._records[record.key] = record
+            return True
+
+    def replace(self, record: Record, expected_version: int, now: float) -> bool:
+        with self._lock:
+            current = self._records.get(record.key)
+            if current is None or current.version != expected_version or not current.is_live(now):
+                return False
+            self._records[record.key] = _with(record, created=current.created)
+            return True
+
+    def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
+        with self._lock:
+            current = self._records.get(key)
+            if current is None or not current.is_live(now):
+                return False
+            self._records[key] = _with(current, last_seen=last_seen, expires=expires)
+            return True
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            return self._records.pop(key, None) is not None
+
+    def sessions_of(self, user: str, now: float) -> list[Record]:
+        with self._lock:
+            found = [r for r in self._records.values() if r.user == user and r.is_live(now)]
+        return sorted(found, key=lambda r: (r.created, r.key))
+
+    def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
+        with self._lock:
+            doomed = [k for k, r in self._records.items() if r.user == user and k != keep]
+            for key in doomed:
+                del self._records[key]
+        return doomed
+
+    def purge(self, now: float, limit: int = 500) -> int:
+        with self._lock:
+            doomed = [k for k, r in self._records.items() if not r.is_live(now)][:limit]
+            for key in doomed:
+                del self._records[key]
+        return len(doomed)
+
+    def stats(self, now: float) -> StoreStats:
+        with self._lock:
+            live = sum(1 for r in self._records.values() if r.is_live(now))
+            return StoreStats(live=live, expired=len(self._records) - live)
+
+    def close(self) -> None:
+        """Nothing to release; records are kept."""
