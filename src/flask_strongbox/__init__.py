@@ -1,0 +1,40 @@
+"""Flask-Strongbox: server-side, encrypted sessions for Flask.
+
+The browser holds only a signed, opaque id; the session data is sealed with
+AES-256-GCM and kept in a store (SQLite by default, Redis or PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from . import signals
+from .errors import (
+    ConfigurationError,
+    SaveConflict,
+    SessionTooLarge,
+    StoreUnavailable,
+    StrongboxError,
+)
+from .extension import SessionInfo, Strongbox
+from .interface import StrongboxSessionInterface
+from .session import StrongboxSession
+from .settings import Settings
+from .stores import MemoryStore, Record, SQLiteStore, Store, StoreStats
+
+__all__ = [
+    "ConfigurationError",
+    "MemoryStore",
+    "Record",
+    "SQLiteStore",
+    "SaveConflict",
+    "SessionInfo",
+    "SessionTooLarge",
+    "Settings",
+    "Store",
+    "StoreStats",
+    "StoreUnavailable",
+    "Strongbox",
+    "StrongboxError",
+    "StrongboxSession",
+    "StrongboxSessionInterface",
+    "signals",
+]

@@ -1,1 +1,71 @@
-"""Session stores, and the URL scheme that selects each."""
+"""Session stores, and the URL scheme that selects each.
+
+==========================================  ===========================
+``memory://``                               :class:`MemoryStore`
+``sqlite:///relative/file``                 :class:`SQLiteStore`, relative to the instance folder
+``sqlite:////absolute/file``                :class:`SQLiteStore`
+``redis://``, ``rediss://``, ``unix://``,   ``RedisStore`` (extra ``redis``)
+``redis+sentinel://``, ``redis+cluster://``
+``postgresql://``, ``postgres://``          ``PostgresStore`` (extra ``postgres``)
+==========================================  ===========================
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError
+from .base import Record, Store, StoreStats
+from .memory import MemoryStore
+from .sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = ["MemoryStore", "Record", "SQLiteStore", "Store", "StoreStats", "store_from_url"]
+
+_NETWORK = {
+    "redis": ("redis", "RedisStore"),
+    "rediss": ("redis", "RedisStore"),
+    "unix": ("redis", "RedisStore"),
+    "redis+sentinel": ("redis", "RedisStore"),
+    "redis+cluster": ("redis", "RedisStore"),
+    "postgresql": ("postgres", "PostgresStore"),
+    "postgres": ("postgres", "PostgresStore"),
+}
+
+
+def store_from_url(url: str, settings: Settings, instance_path: str) -> Store:
+    """Build the store a ``STRONGBOX_STORE`` URL names."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigurationError(f"STRONGBOX_STORE={url.split('@')[-1]!r} is not a URL")
+    if scheme == "memory":
+        return MemoryStore()
+    if scheme == "sqlite":
+        if not rest.startswith("/") or rest == "/":
+            raise ConfigurationError("STRONGBOX_STORE must look like sqlite:///file or sqlite:////abs/file")
+        return SQLiteStore(os.path.join(instance_path, rest[1:]), table=settings.table)
+    if scheme not in _NETWORK:
+        raise ConfigurationError(
+            f"STRONGBOX_STORE scheme {scheme!r} is not supported; use memory://, sqlite://, "
+            "redis://, rediss://, redis+sentinel://, redis+cluster:// or postgresql://"
+        )
+    extra, class_name = _NETWORK[scheme]
+    module = f"{__name__}.{'redis' if extra == 'redis' else 'postgres'}"
+    try:
+        store_class: Any = getattr(importlib.import_module(module), class_name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"STRONGBOX_STORE uses {scheme}://, which needs the {extra} extra: "
+            f"pip install 'flask-strongbox[{extra}]' ({exc})"
+        ) from None
+    if extra == "redis":
+        store: Store = store_class.from_url(
+            url, prefix=settings.key_prefix, socket_timeout=settings.store_timeout
+        )
+    else:
+        store = store_class.from_url(url, table=settings.table)
+    return store

@@ -1,0 +1,120 @@
+"""``flask sessions``: look at and manage the session store from a shell."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import cast
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from . import ids, signals
+from .errors import StoreUnavailable
+from .interface import StrongboxSessionInterface
+
+sessions_command = AppGroup("sessions", help="Manage Strongbox server-side sessions.")
+
+
+def _interface() -> StrongboxSessionInterface:
+    return cast(StrongboxSessionInterface, current_app.extensions["strongbox"])
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _identity(user: str) -> str:
+    keyring = _interface().keyring(current_app)
+    if keyring is None:
+        raise click.ClickException("SECRET_KEY is not set; sessions cannot be looked up by user")
+    return ids.identity_key(keyring.primary, user)
+
+
+def _fail_on_store_errors(func: click.decorators.FC) -> click.decorators.FC:
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return func(*args, **kwargs)
+        except StoreUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return cast(click.decorators.FC, wrapper)
+
+
+@sessions_command.command("stats")
+@_fail_on_store_errors
+def stats() -> None:
+    """Count live and expired sessions."""
+    interface = _interface()
+    counts = interface.store.stats(interface.clock())
+    click.echo(f"store:   {interface.store.name} ({interface.store!r})")
+    click.echo(f"live:    {counts.live}")
+    click.echo(f"expired: {counts.expired} (removed by 'flask sessions purge')")
+
+
+@sessions_command.command("list")
+@click.option("--user", required=True, help="The identity, e.g. the value of session['user'].")
+@_fail_on_store_errors
+def list_sessions(user: str) -> None:
+    """List the live sessions of one user."""
+    interface = _interface()
+    records = interface.store.sessions_of(_identity(user), interface.clock())
+    if not records:
+        click.echo(f"no live sessions for user {user!r}")
+        return
+    click.echo(f"{'HANDLE':64}  {'CREATED':23}  {'LAST SEEN':23}  EXPIRES")
+    for r in records:
+        click.echo(f"{r.key}  {_when(r.created)}  {_when(r.last_seen)}  {_when(r.expires)}")
+
+
+@sessions_command.command("revoke")
+@click.argument("handle")
+@_fail_on_store_errors
+def revoke(handle: str) -> None:
+    """End one session, by the handle that 'list' shows."""
+    if len(handle) != 64 or any(c not in "0123456789abcdef" for c in handle):
+        raise click.BadParameter("a handle is 64 lowercase hex digits, as shown by 'list'")
+    if not _interface().store.delete(handle):
+        raise click.ClickException("no such session (already ended or expired?)")
+    signals.session_revoked.send(current_app._get_current_object(), handle=handle, reason="cli")  # type: ignore[attr-defined]
+    click.echo("revoked 1 session")
+
+
+@sessions_command.command("revoke-user")
+@click.argument("user")
+@_fail_on_store_errors
+def revoke_user(user: str) -> None:
+    """End every session of one user."""
+    interface = _interface()
+    removed = interface.store.delete_user(_identity(user), interface.clock())
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    for handle in removed:
+        signals.session_revoked.send(app, handle=handle, reason="cli")
+    click.echo(f"revoked {len(removed)} session(s) of user {user!r}")
+
+
+@sessions_command.command("purge")
+@_fail_on_store_errors
+def purge() -> None:
+    """Remove every expired session now, in small batches."""
+    interface = _interface()
+    now, total = interface.clock(), 0
+    while removed := interface.store.purge(now, interface.settings.purge_batch):
+        total += removed
+    click.echo(f"purged {total} expired session(s)")
+
+
+@sessions_command.command("init-db")
+@_fail_on_store_errors
+def init_db() -> None:
+    """Create the store's tables and indexes now rather than on first use."""
+    store = _interface().store
+    init = getattr(store, "init_db", None)
+    if init is None:
+        click.echo(f"the {store.name} store needs no set-up")
+        return
+    init()
+    click.echo(f"{store.name} store ready")

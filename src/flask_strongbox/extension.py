@@ -1,0 +1,155 @@
+"""The Flask extension: ``Strongbox(app)`` or ``Strongbox().init_app(app)``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, cast
+
+from flask import Flask, current_app, has_request_context
+from flask.globals import request_ctx
+
+from . import ids, sealing, signals
+from .interface import Loaded, StrongboxSessionInterface
+from .session import StrongboxSession
+from .settings import Settings
+from .stores import store_from_url
+from .stores.base import Record, Store
+
+DEFAULT_FILE = "strongbox-sessions.sqlite3"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One live session of a user, as listed by :meth:`Strongbox.sessions_of`.
+
+    :param handle: opaque; pass it to :meth:`Strongbox.revoke`. It cannot be
+        turned into a cookie.
+    :param device: a short hint such as ``"Firefox on Linux"`` when
+        ``STRONGBOX_DEVICE_HINTS`` is on, else ``None``.
+    :param current: whether it is the session of the current request.
+    """
+
+    handle: str
+    created: datetime
+    last_seen: datetime
+    expires: datetime
+    device: str | None
+    current: bool
+
+
+class Strongbox:
+    """Server-side, encrypted sessions for a Flask app.
+
+    After ``Strongbox(app)``, ``flask.session`` works as before, but the
+    browser holds only a signed, opaque id and the data is sealed in a store.
+
+    :param app: the app, or ``None`` to call :meth:`init_app` later.
+    :param store: a store object, overriding ``STRONGBOX_STORE``.
+    :param clock: a callable returning Unix seconds, overriding
+        ``STRONGBOX_CLOCK``; tests pass one to move time.
+    """
+
+    def __init__(
+        self, app: Flask | None = None, *, store: Store | None = None,
+        clock: Any = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read the settings once and install the session interface."""
+        settings = Settings.from_config(app.config, store=self._store, clock=self._clock)
+        interface = StrongboxSessionInterface(settings, _build_store(app, settings))
+        app.session_interface = interface
+        app.extensions["strongbox"] = interface
+        from .cli import sessions_command
+
+        if "sessions" not in app.cli.commands:
+            app.cli.add_command(sessions_command)
+
+    # -- per-user API ----------------------------------------------------------
+
+    def sessions_of(self, user: object) -> list[SessionInfo]:
+        """The live sessions whose identity (``session["user"]`` or another
+        ``STRONGBOX_IDENTITY_KEYS`` key) equals ``user``, oldest first."""
+        interface, keyring = _runtime()
+        now = interface.clock()
+        current = _current_key()
+        records = interface.store.sessions_of(ids.identity_key(keyring.primary, user), now)
+        return [_info(keyring, record, current) for record in records]
+
+    def revoke(self, handle: str, *, user: object = None) -> bool:
+        """End one session by its handle. With ``user``, only if the session
+        belongs to that user. Takes effect on that session's next request."""
+        interface, keyring = _runtime()
+        if user is not None:
+            owned = interface.store.sessions_of(ids.identity_key(keyring.primary, user), interface.clock())
+            if handle not in {r.key for r in owned}:
+                return False
+        if not interface.store.delete(handle):
+            return False
+        signals.session_revoked.send(current_app._get_current_object(), handle=handle, reason="revoked")  # type: ignore[attr-defined]
+        return True
+
+    def revoke_user(self, user: object, *, keep_current: bool = False) -> int:
+        """End every session of ``user``; with ``keep_current``, all but the
+        current request's ("sign out everywhere else"). Returns how many."""
+        interface, keyring = _runtime()
+        keep = _current_key() if keep_current else None
+        removed = interface.store.delete_user(
+            ids.identity_key(keyring.primary, user), interface.clock(), keep=keep
+        )
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        for handle in removed:
+            signals.session_revoked.send(app, handle=handle, reason="revoked with all of user")
+        return len(removed)
+
+
+def _build_store(app: Flask, settings: Settings) -> Store:
+    if settings.store is not None and not isinstance(settings.store, str):
+        return settings.store
+    if settings.store is None:
+        os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+        return store_from_url(f"sqlite:///{DEFAULT_FILE}", settings, app.instance_path)
+    return store_from_url(settings.store, settings, app.instance_path)
+
+
+def _runtime() -> tuple[StrongboxSessionInterface, Any]:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    interface = cast(StrongboxSessionInterface, app.extensions["strongbox"])
+    keyring = interface.keyring(app)
+    if keyring is None:
+        raise RuntimeError("SECRET_KEY is not set; Strongbox needs it to find sessions")
+    return interface, keyring
+
+
+def _current_key() -> str | None:
+    if not has_request_context():
+        return None
+    session = request_ctx.session
+    if isinstance(session, StrongboxSession):
+        session.data  # noqa: B018 - make sure this request's record is known
+        if isinstance(session.state, Loaded) and session.state.record is not None:
+            return session.state.key
+    return None
+
+
+def _stamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def _info(keyring: Any, record: Record, current: str | None) -> SessionInfo:
+    device = None
+    if record.info:
+        try:
+            device = sealing.unseal(keyring, record.info, record.key, purpose=b"|info").decode()
+        except sealing.InvalidSeal:
+            device = None
+    return SessionInfo(
+        handle=record.key, created=_stamp(record.created), last_seen=_stamp(record.last_seen),
+        expires=_stamp(record.expires), device=device, current=record.key == current,
+    )

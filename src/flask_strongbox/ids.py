@@ -1,0 +1,73 @@
+"""Session ids, the cookie that carries one, and the store key derived from it.
+
+The cookie is ``<id>.<mac>``: 32 random bytes and an HMAC-SHA256 over them, both
+unpadded URL-safe base64. It carries nothing else. The store sees only
+``HMAC(lookup key, id)``, so a dump of the store holds no usable cookie, and a
+store key presented as a cookie fails the format check.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+
+from .keys import Keyring, KeySet
+
+ID_BYTES = 32
+_PART = 43  # len(urlsafe_b64encode(32 bytes)) without padding
+_COOKIE = re.compile(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}")
+
+
+def new_id() -> bytes:
+    """256 bits from the operating system's CSPRNG."""
+    return secrets.token_bytes(ID_BYTES)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes | None:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=")
+    except (binascii.Error, ValueError):
+        return None
+    # Several encodings decode to the same bytes; accept only the canonical one.
+    return raw if _b64(raw) == text else None
+
+
+def _mac(keyset: KeySet, sid: bytes) -> bytes:
+    return hmac.new(keyset.cookie, sid, hashlib.sha256).digest()
+
+
+def sign(keyring: Keyring, sid: bytes) -> str:
+    """The cookie value for ``sid``, signed with the primary key."""
+    return f"{_b64(sid)}.{_b64(_mac(keyring.primary, sid))}"
+
+
+def unsign(keyring: Keyring, cookie: str) -> tuple[bytes, KeySet] | None:
+    """The id in ``cookie`` and the key set that signed it, or ``None`` for
+    anything malformed or forged. Does no I/O."""
+    if len(cookie) != 2 * _PART + 1 or not _COOKIE.fullmatch(cookie):
+        return None
+    sid, mac = _unb64(cookie[:_PART]), _unb64(cookie[_PART + 1:])
+    if sid is None or mac is None:
+        return None
+    for keyset in keyring.sets:
+        if hmac.compare_digest(mac, _mac(keyset, sid)):
+            return sid, keyset
+    return None
+
+
+def store_key(keyset: KeySet, sid: bytes) -> str:
+    """The key the store files ``sid`` under: a keyed hash, never the id."""
+    return hmac.new(keyset.lookup, sid, hashlib.sha256).hexdigest()
+
+
+def identity_key(keyset: KeySet, identity: object) -> str:
+    """The per-user index entry for ``identity``: a keyed hash, never the name."""
+    return hmac.new(keyset.identity, str(identity).encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,401 @@
+"""Flask's two-method session contract, on a store, a sealer and signed ids.
+
+``open_session`` only checks the cookie's signature (no I/O); the session
+loads itself from the store on first use. ``save_session`` writes only what
+changed: nothing for a read, a metadata touch (throttled) for sliding expiry,
+a compare-and-swap for a change, a new id for a login.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import Headers
+
+from . import devices, ids, sealing, serialization, signals
+from .audit import RejectionLog, logger
+from .errors import SaveConflict, SessionTooLarge, StoreUnavailable
+from .keys import Keyring, KeySet, check_production_secrets
+from .session import StrongboxSession
+from .stores.base import Record
+
+if TYPE_CHECKING:
+    from .settings import Settings
+    from .stores.base import Store
+
+#: How long the record of a rotated-away id lingers, so that a request still
+#: carrying the old id is told "rotated" rather than "destroyed".
+TOMBSTONE_SECONDS = 60.0
+#: Keys that say how to keep a session, not what it holds: a session with only
+#: these is empty, so the tutorial's ``session.pop("user")`` is a full logout.
+_MARKERS = frozenset({"_permanent"})
+_RESPONSE_SPECIFIC = {"set-cookie", "location", "content-type", "content-length", "etag",
+                      "last-modified", "content-encoding", "content-range"}
+
+
+@dataclass
+class Loaded:
+    """What one request learned from the store about its session."""
+
+    sid: bytes
+    keyset: KeySet
+    key: str
+    record: Record | None
+    plaintext: bytes | None = None
+    identity: Any = None
+    expired: bool = False
+    rotated: bool = False
+
+
+class StrongboxSessionInterface(SessionInterface):
+    """Server-side sessions. Installed by :class:`~flask_strongbox.Strongbox`."""
+
+    session_class = StrongboxSession
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = settings.clock
+        self.rejections = RejectionLog()
+        self._keyring: tuple[tuple[Any, ...], Keyring] | None = None
+        self._next_purge = 0.0
+
+    # -- keys ----------------------------------------------------------------
+
+    def keyring(self, app: Flask) -> Keyring | None:
+        """The keys for the app's current ``SECRET_KEY`` and fallbacks, derived
+        once and re-derived only when the configuration changes."""
+        secret = app.secret_key
+        fallbacks = tuple(app.config.get("SECRET_KEY_FALLBACKS") or ())
+        relaxed = app.debug or app.testing
+        source = (secret, fallbacks, relaxed)
+        cached = self._keyring
+        if cached is not None and cached[0] == source:
+            return cached[1]
+        if not secret:
+            return None
+        if not relaxed:
+            check_production_secrets(secret, fallbacks)
+        keyring = Keyring(secret, fallbacks)
+        self._keyring = (source, keyring)
+        return keyring
+
+    # -- open ------------------------------------------------------------------
+
+    def open_session(self, app: Flask, request: Request) -> StrongboxSession | None:
+        keyring = self.keyring(app)
+        if keyring is None:
+            return None  # Flask's NullSession then explains that SECRET_KEY is missing
+        cookies = request.cookies.getlist(self.get_cookie_name(app))
+        if not cookies:
+            return StrongboxSession()
+        if len(cookies) > 1:
+            # A second cookie of the same name is a cookie-tossing attempt or a
+            # stale path/domain; neither is allowed to pick the session.
+            self._reject(app, "duplicate cookie")
+            return StrongboxSession()
+        verified = ids.unsign(keyring, cookies[0])
+        if verified is None:
+            self._reject(app, "bad cookie")
+            return StrongboxSession()
+        sid, keyset = verified
+        return StrongboxSession(lambda: self._load(app, keyring, sid, keyset))
+
+    def _load(
+        self, app: Flask, keyring: Keyring, sid: bytes, keyset: KeySet
+    ) -> tuple[dict[str, Any], Loaded]:
+        key = ids.store_key(keyset, sid)
+        record = self._call(self.store.get, key, self.clock())
+        if record is None or not record.blob:
+            signals.session_expired.send(app, handle=key, reason="expired or unknown")
+            return {}, Loaded(sid, keyset, key, None, expired=True, rotated=record is not None)
+        try:
+            plaintext = sealing.unseal(keyring, record.blob, key)
+            data = serialization.loads(plaintext)
+        except (sealing.InvalidSeal, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, sealing.InvalidSeal) else "undecodable"
+            logger.warning("unreadable session record %s: %s", keyring.fingerprint(key), reason)
+            self._reject(app, "unreadable record", handle=key)
+            return {}, Loaded(sid, keyset, key, None)
+        return data, Loaded(sid, keyset, key, record, plaintext, self._identity(data))
+
+    # -- save ------------------------------------------------------------------
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if session.accessed:
+            response.vary.add("Cookie")
+        if not isinstance(session, StrongboxSession) or session.failed or not session.loaded:
+            return
+        try:
+            self._save(app, session, response)
+        except StoreUnavailable as exc:
+            session.failed = True
+            logger.error("session not saved: %s", exc)
+            self._respond_unavailable(app, response, exc)
+        except Exception:
+            session.failed = True  # Flask calls save again for its error page: don't
+            raise
+
+    def _save(self, app: Flask, session: StrongboxSession, response: Response) -> None:
+        keyring = self.keyring(app)
+        assert keyring is not None
+        state = session.state if isinstance(session.state, Loaded) else None
+        data = session.data
+        if data.keys() <= _MARKERS:
+            if state is not None and state.record is not None:
+                self.store.delete(state.key)
+                signals.session_destroyed.send(app, handle=state.key, reason="emptied")
+                self._delete_cookie(app, response)
+            elif state is not None and state.expired and not state.rotated:
+                self._delete_cookie(app, response)
+            return
+        plaintext = serialization.dumps(data)
+        now = self.clock()
+        if state is None or state.record is None:
+            self._create(app, session, response, keyring, data, plaintext, now, created=now)
+        elif (
+            session.regenerate_requested
+            or state.keyset is not keyring.primary
+            or self._identity(data) != state.identity
+        ):
+            self._rotate(app, session, response, keyring, state, data, plaintext, now)
+        elif plaintext == state.plaintext:
+            self._refresh(app, session, response, keyring, state, now)
+        else:
+            self._update(app, session, response, keyring, state, data, plaintext, now)
+
+    def _create(
+        self, app: Flask, session: StrongboxSession, response: Response, keyring: Keyring,
+        data: dict[str, Any], plaintext: bytes, now: float, created: float,
+    ) -> str:
+        sid = ids.new_id()
+        key = ids.store_key(keyring.primary, sid)
+        identity = self._identity(data)
+        expires, absolute = self._expiry(app, now, created, bool(data.get("_permanent")))
+        record = Record(
+            key=key, blob=self._seal(keyring, plaintext, key), version=1, created=created,
+            last_seen=now, expires=expires, absolute_expires=absolute,
+            user=None if identity is None else ids.identity_key(keyring.primary, identity),
+            info=self._device_info(keyring, key),
+        )
+        if not self.store.create(record):
+            raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
+        signals.session_created.send(app, handle=key, reason="new")
+        self._set_cookie(app, response, keyring, sid, bool(data.get("_permanent")), expires)
+        if record.user is not None:
+            self._enforce_cap(app, record.user, key, now)
+        self._maybe_purge(now)
+        return key
+
+    def _rotate(
+        self, app: Flask, session: StrongboxSession, response: Response, keyring: Keyring,
+        state: Loaded, data: dict[str, Any], plaintext: bytes, now: float,
+    ) -> None:
+        """New id, same data; the old record becomes a short-lived tombstone
+        (compare-and-swap, so a concurrent change is merged, not lost)."""
+        assert state.record is not None
+        login = self._identity(data) != state.identity
+        current, changes = state.record, None
+        for _ in range(self.settings.save_attempts):
+            tombstone = Record(
+                key=state.key, blob=b"", version=current.version + 1, created=current.created,
+                last_seen=now, expires=now + TOMBSTONE_SECONDS,
+                absolute_expires=now + TOMBSTONE_SECONDS,
+            )
+            if self.store.replace(tombstone, current.version, now):
+                created = now if login else current.created
+                new_key = self._create(app, session, response, keyring, data, plaintext, now, created)
+                signals.session_rotated.send(app, handle=new_key, reason="login" if login else "regenerate")
+                return
+            reread = self.store.get(state.key, now)
+            if reread is None or not reread.blob:
+                if login:  # the old session ended meanwhile; the login still stands
+                    self._create(app, session, response, keyring, data, plaintext, now, created=now)
+                elif reread is None:
+                    self._delete_cookie(app, response)
+                return
+            changes = changes or _changes(state, data)
+            current, data, plaintext = self._merge(keyring, reread, changes)
+        raise SaveConflict(self.settings.save_attempts)
+
+    def _update(
+        self, app: Flask, session: StrongboxSession, response: Response, keyring: Keyring,
+        state: Loaded, data: dict[str, Any], plaintext: bytes, now: float,
+    ) -> None:
+        """Compare-and-swap; on conflict, re-read and re-apply only this
+        request's changes, so concurrent requests on one session lose nothing."""
+        assert state.record is not None
+        current, changes = state.record, None
+        for _ in range(self.settings.save_attempts):
+            permanent = bool(data.get("_permanent"))
+            expires, _ = self._expiry(app, now, current.created, permanent)
+            expires = min(expires, current.absolute_expires)
+            record = Record(
+                key=state.key, blob=self._seal(keyring, plaintext, state.key),
+                version=current.version + 1, created=current.created, last_seen=now,
+                expires=expires, absolute_expires=current.absolute_expires,
+                user=current.user, info=current.info,
+            )
+            if self.store.replace(record, current.version, now):
+                self._set_cookie(app, response, keyring, state.sid, permanent, expires)
+                return
+            reread = self.store.get(state.key, now)
+            if reread is None or not reread.blob:
+                # Destroyed (logout, revoke, expiry) or rotated after we loaded
+                # it: never resurrect it.
+                if reread is None:
+                    self._delete_cookie(app, response)
+                return
+            changes = changes or _changes(state, data)
+            current, data, plaintext = self._merge(keyring, reread, changes)
+        raise SaveConflict(self.settings.save_attempts)
+
+    def _merge(
+        self, keyring: Keyring, record: Record, changes: tuple[dict[str, Any], set[str]]
+    ) -> tuple[Record, dict[str, Any], bytes]:
+        merged = serialization.loads(sealing.unseal(keyring, record.blob, record.key))
+        updates, deletions = changes
+        for name in deletions:
+            merged.pop(name, None)
+        merged.update(updates)
+        return record, merged, serialization.dumps(merged)
+
+    def _refresh(
+        self, app: Flask, session: StrongboxSession, response: Response, keyring: Keyring,
+        state: Loaded, now: float,
+    ) -> None:
+        """Unchanged data: slide the expiry with a throttled metadata touch."""
+        assert state.record is not None
+        record = state.record
+        permanent = bool(session.get("_permanent"))
+        if permanent and not app.config["SESSION_REFRESH_EACH_REQUEST"]:
+            return
+        if state.keyset is not keyring.primary:
+            return
+        ttl = self._ttl(app, permanent)
+        expires = min(now + ttl, record.absolute_expires)
+        throttle = min(self.settings.touch_interval.total_seconds(), ttl / 10)
+        if expires - record.expires >= throttle:
+            if not self.store.touch(state.key, now, expires, now):
+                self._delete_cookie(app, response)
+                return
+        else:
+            expires = record.expires
+        if permanent:
+            self._set_cookie(app, response, keyring, state.sid, permanent, expires)
+
+    # -- pieces ----------------------------------------------------------------
+
+    def _ttl(self, app: Flask, permanent: bool) -> float:
+        if permanent:
+            return app.permanent_session_lifetime.total_seconds()
+        return self.settings.idle_timeout.total_seconds()
+
+    def _expiry(self, app: Flask, now: float, created: float, permanent: bool) -> tuple[float, float]:
+        absolute = created + self.settings.absolute_lifetime.total_seconds()
+        return min(now + self._ttl(app, permanent), absolute), absolute
+
+    def _identity(self, data: dict[str, Any]) -> Any:
+        for name in self.settings.identity_keys:
+            value = data.get(name)
+            if value is not None:
+                return value
+        return None
+
+    def _seal(self, keyring: Keyring, plaintext: bytes, key: str) -> bytes:
+        blob = sealing.seal(keyring, plaintext, key)
+        if len(blob) > self.settings.max_size:
+            raise SessionTooLarge(len(blob), self.settings.max_size)
+        return blob
+
+    def _device_info(self, keyring: Keyring, key: str) -> bytes | None:
+        if not self.settings.device_hints:
+            return None
+        from flask import request
+
+        hint = devices.describe(request.headers.get("User-Agent"))
+        return sealing.seal(keyring, hint.encode(), key, purpose=b"|info")
+
+    def _enforce_cap(self, app: Flask, user: str, keep: str, now: float) -> None:
+        cap = self.settings.max_sessions_per_user
+        if cap is None:
+            return
+        sessions = [r for r in self.store.sessions_of(user, now) if r.key != keep]
+        for record in sessions[: max(0, len(sessions) + 1 - cap)]:
+            if self.store.delete(record.key):
+                signals.session_revoked.send(app, handle=record.key, reason="session cap")
+
+    def _maybe_purge(self, now: float) -> None:
+        if now < self._next_purge:
+            return
+        self._next_purge = now + self.settings.purge_interval.total_seconds()
+        try:
+            removed = self.store.purge(now, self.settings.purge_batch)
+        except StoreUnavailable as exc:
+            logger.warning("purge skipped: %s", exc)
+            return
+        if removed:
+            logger.info("purged %d expired session(s)", removed)
+
+    def _call(self, method: Any, *args: Any) -> Any:
+        try:
+            return method(*args)
+        except StoreUnavailable as exc:
+            logger.error("session not loaded: %s", exc)
+            raise
+
+    def _reject(self, app: Flask, reason: str, handle: str | None = None) -> None:
+        self.rejections.record(reason, self.clock())
+        signals.session_rejected.send(app, handle=handle, reason=reason)
+
+    def _cookie_options(self, app: Flask) -> dict[str, Any]:
+        return {
+            "domain": self.get_cookie_domain(app), "path": self.get_cookie_path(app),
+            "secure": self.get_cookie_secure(app), "samesite": self.get_cookie_samesite(app),
+            "httponly": self.get_cookie_httponly(app),
+            "partitioned": self.get_cookie_partitioned(app),
+        }
+
+    def _set_cookie(
+        self, app: Flask, response: Response, keyring: Keyring, sid: bytes, permanent: bool,
+        expires: float,
+    ) -> None:
+        response.set_cookie(
+            self.get_cookie_name(app), ids.sign(keyring, sid),
+            expires=datetime.fromtimestamp(expires, timezone.utc) if permanent else None,
+            **self._cookie_options(app),
+        )
+        response.vary.add("Cookie")
+
+    def _delete_cookie(self, app: Flask, response: Response) -> None:
+        response.delete_cookie(self.get_cookie_name(app), **self._cookie_options(app))
+        response.vary.add("Cookie")
+
+    def _respond_unavailable(self, app: Flask, response: Response, exc: StoreUnavailable) -> None:
+        """Turn the finished response into the app's 503 page in place: the
+        session interface cannot replace the response object."""
+        error = app.make_response(app.handle_http_exception(exc))
+        headers = Headers([(k, v) for k, v in response.headers if k.lower() not in _RESPONSE_SPECIFIC])
+        for name, value in error.headers:
+            if name.lower() not in ("content-length", "set-cookie"):
+                headers.set(name, value)
+        response.headers = headers
+        response.status_code = error.status_code
+        response.set_data(error.get_data())
+
+
+def _changes(state: Loaded, data: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """What this request did to its session: keys set (with their new values)
+    and keys deleted, compared by serialized content."""
+    assert state.plaintext is not None
+    before = serialization.loads(state.plaintext)
+    updates = {
+        name: value for name, value in data.items()
+        if name not in before or serialization.dumps({name: before[name]})
+        != serialization.dumps({name: value})
+    }
+    return updates, set(before) - set(data)

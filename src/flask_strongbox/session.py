@@ -1,0 +1,106 @@
+"""The session object views see as ``flask.session``.
+
+It is a mapping that loads itself on first use: a request that never touches
+the session never reaches the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flask.sessions import SessionMixin
+
+from . import serialization
+
+
+class StrongboxSession(SessionMixin):
+    """A server-side session. Works like Flask's own: a mutable mapping with
+    ``permanent``, ``modified``, ``accessed`` and ``new``.
+
+    :param loader: called once, on first use, to fetch the stored data; it
+        returns the data and an opaque state object the session interface
+        keeps. ``None`` makes a new, empty session.
+    """
+
+    def __init__(self, loader: Callable[[], tuple[dict[str, Any], object]] | None = None) -> None:
+        self._loader = loader
+        self._data: dict[str, Any] | None = None if loader else {}
+        self.state: object = None
+        self.new = loader is None
+        self.modified = False
+        self.accessed = False
+        self.regenerate_requested = False
+        self.failed = False
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data = self._data
+        if data is None:
+            data = self._load()
+        return data
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the stored data was fetched during this request."""
+        return self._data is not None
+
+    def _load(self) -> dict[str, Any]:
+        assert self._loader is not None
+        try:
+            self._data, self.state = self._loader()
+        except BaseException:
+            # "Store unavailable" is not "no session": act empty for the rest of
+            # this request (an error page may still read flashes) but never save.
+            self._data, self.failed = {}, True
+            raise
+        return self._data
+
+    @property
+    def expired(self) -> bool:
+        """``True`` if the request carried a validly signed cookie whose
+        session no longer exists: it expired, was revoked, or ended elsewhere."""
+        self.data  # noqa: B018 - loading decides
+        return bool(getattr(self.state, "expired", False))
+
+    def regenerate(self) -> None:
+        """Give the session a new id, keeping its data; the old record is
+        deleted when the response is saved. Call it on any privilege change;
+        a change of the identity key (such as ``session["user"]``) does it
+        automatically."""
+        self.data  # noqa: B018
+        self.regenerate_requested = True
+        self.modified = True
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        serialization.check_value(key, value)
+        self.data[key] = value
+        self.modified = True
+
+    def __delitem__(self, key: str) -> None:
+        del self.data[key]
+        self.modified = True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def clear(self) -> None:
+        self.data.clear()
+        self.modified = True
+
+    def __repr__(self) -> str:
+        if self._data is None:
+            return f"<{type(self).__name__} (not loaded)>"
+        return f"<{type(self).__name__} {self._data!r}>"

@@ -1,0 +1,120 @@
+"""Every ``STRONGBOX_*`` setting, its default, and its check, in one place.
+
+Flask's own keys (``SECRET_KEY``, ``SECRET_KEY_FALLBACKS``,
+``PERMANENT_SESSION_LIFETIME``, ``SESSION_REFRESH_EACH_REQUEST`` and
+``SESSION_COOKIE_*``) keep their meaning and are read per request, so an app
+may change them after ``init_app``, as the tutorial does.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from typing import Any
+
+from .errors import ConfigurationError
+from .stores.base import Store
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved ``STRONGBOX_*`` settings of one app."""
+
+    #: A store URL (``sqlite:///path``, ``memory://``, ``redis://...``,
+    #: ``postgresql://...``) or a store object. ``None``: a SQLite file in the
+    #: app's instance folder.
+    store: str | Store | None = None
+    #: Lifetime from creation that sliding never extends.
+    absolute_lifetime: timedelta = timedelta(days=31)
+    #: How long a non-permanent session survives without a request.
+    idle_timeout: timedelta = timedelta(hours=1)
+    #: Sliding expiry is written at most this often per session.
+    touch_interval: timedelta = timedelta(seconds=60)
+    #: Session keys whose value is the user's identity. A change of value
+    #: rotates the session id; the value indexes the user's sessions.
+    identity_keys: tuple[str, ...] = ("user", "_user_id")
+    #: Most live sessions one identity may have; the oldest go first.
+    max_sessions_per_user: int | None = None
+    #: Keep a short, sealed device hint from ``User-Agent`` for session lists.
+    device_hints: bool = False
+    #: Largest sealed session, in bytes.
+    max_size: int = 64 * 1024
+    #: Compare-and-swap attempts before a save gives up with a 503.
+    save_attempts: int = 8
+    #: Prefix of every key a Redis store writes.
+    key_prefix: str = "strongbox:"
+    #: Table name for SQL stores.
+    table: str = "strongbox_sessions"
+    #: Seconds a network store waits for its server before it is "unavailable".
+    store_timeout: float = 2.0
+    #: How often one process purges expired records as a side effect of writes.
+    purge_interval: timedelta = timedelta(seconds=60)
+    #: Records removed per purge batch.
+    purge_batch: int = 500
+    #: Seconds sent in ``Retry-After`` when the store is unavailable.
+    retry_after: int = 2
+    #: Zero-argument callable returning Unix seconds; tests move time with it.
+    clock: Callable[[], float] = time.time
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> Settings:
+        names = {f.name for f in fields(cls)}
+        unknown = [k for k in config if k.startswith("STRONGBOX_") and k[10:].lower() not in names]
+        if unknown:
+            key = unknown[0]
+            close = difflib.get_close_matches(key, [f"STRONGBOX_{n.upper()}" for n in names], 1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigurationError(f"{key} is not a Strongbox setting{hint}")
+        values = {n: config[f"STRONGBOX_{n.upper()}"] for n in names if f"STRONGBOX_{n.upper()}" in config}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{name: _check(name, value) for name, value in values.items()})
+
+
+def _check(name: str, value: Any) -> Any:
+    setting = f"STRONGBOX_{name.upper()}"
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if kind == "timedelta":
+        return _duration(setting, value)
+    if name == "identity_keys":
+        keys = (value,) if isinstance(value, str) else tuple(value)
+        if not keys or not all(isinstance(k, str) and k for k in keys):
+            raise ConfigurationError(f"{setting} must be a non-empty list of session keys")
+        return keys
+    if name == "clock":
+        if not callable(value):
+            raise ConfigurationError(f"{setting} must be a callable returning Unix seconds")
+        return value
+    if name == "store":
+        if not isinstance(value, str) and not isinstance(value, Store):
+            raise ConfigurationError(f"{setting} must be a URL string or a store object")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigurationError(f"{setting} must be True or False, not {value!r}")
+        return value
+    if name in ("key_prefix", "table"):
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(f"{setting} must be a non-empty string")
+        return value
+    return _positive_number(setting, value, allow_none=name == "max_sessions_per_user")
+
+
+def _duration(setting: str, value: Any) -> timedelta:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = timedelta(seconds=value)
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise ConfigurationError(
+            f"{setting} must be a positive timedelta or number of seconds, not {value!r}"
+        )
+    return value
+
+
+def _positive_number(setting: str, value: Any, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigurationError(f"{setting} must be a positive number, not {value!r}")
+    return value
