@@ -43,3 +43,50 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 def store_name(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
+
+
+class FakeClock:
+    """A clock the test moves by hand. It starts at the real time so the test
+    client, which checks cookie expiry against the real clock, keeps cookies."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class CountingStore:
+    """Wraps a real store and counts calls per method: a spy, not a fake."""
+
+    def __init__(self, inner: Store) -> None:
+        from collections import Counter
+
+        self.inner = inner
+        self.name = inner.name
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, method: str):  # type: ignore[no-untyped-def]
+        target = getattr(self.inner, method)
+        if not callable(target):
+            return target
+
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            self.calls[method] += 1
+            return target(*args, **kwargs)
+
+        return counted
+
+    @property
+    def writes(self) -> int:
+        return sum(self.calls[m] for m in ("create", "replace", "touch", "delete", "delete_user"))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

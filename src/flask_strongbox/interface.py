@@ -76,10 +76,10 @@ class StrongboxSessionInterface(SessionInterface):
         cached = self._keyring
         if cached is not None and cached[0] == source:
             return cached[1]
-        if not secret:
-            return None
         if not relaxed:
             check_production_secrets(secret, fallbacks)
+        if not secret:
+            return None
         keyring = Keyring(secret, fallbacks)
         self._keyring = (source, keyring)
         return keyring

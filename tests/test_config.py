@@ -1,0 +1,120 @@
+"""Misconfiguration fails at start-up with one sentence naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, session
+
+from flask_strongbox import ConfigurationError, MemoryStore, SQLiteStore, Strongbox
+
+
+def app_with(tmp_path: Path, **config: Any) -> Flask:
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(SECRET_KEY="q" * 8 + "Wm3Xn7Bv2Cz6Lk1Jh5Gf9Ds4Ap8", TESTING=True, **config)
+    return app
+
+
+def test_unknown_setting_names_itself_and_suggests_the_right_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="STRONGBOX_IDLE_TIMOUT.*did you mean STRONGBOX_IDLE_TIMEOUT"):
+        Strongbox(app_with(tmp_path, STRONGBOX_IDLE_TIMOUT=60))
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("STRONGBOX_IDLE_TIMEOUT", -5), ("STRONGBOX_ABSOLUTE_LIFETIME", "1 day"),
+     ("STRONGBOX_DEVICE_HINTS", "yes"), ("STRONGBOX_MAX_SIZE", 0), ("STRONGBOX_IDENTITY_KEYS", []),
+     ("STRONGBOX_CLOCK", 5), ("STRONGBOX_STORE", 42)],
+)
+def test_bad_values_fail_at_init_naming_the_setting(tmp_path: Path, setting: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=setting):
+        Strongbox(app_with(tmp_path, **{setting: value}))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("mysql://db", "scheme 'mysql' is not supported"), ("sessions.db", "is not a URL"),
+     ("sqlite://", "sqlite:///file")],
+)
+def test_bad_store_urls_fail_at_init(tmp_path: Path, url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Strongbox(app_with(tmp_path, STRONGBOX_STORE=url))
+
+
+def test_store_urls_select_stores(tmp_path: Path) -> None:
+    app = app_with(tmp_path, STRONGBOX_STORE="memory://")
+    Strongbox(app)
+    assert isinstance(app.session_interface.store, MemoryStore)  # type: ignore[attr-defined]
+    app = app_with(tmp_path, STRONGBOX_STORE="sqlite:///sub.sqlite3")
+    Strongbox(app)
+    store = app.session_interface.store  # type: ignore[attr-defined]
+    assert isinstance(store, SQLiteStore) and store.path == tmp_path / "sub.sqlite3"
+    app = app_with(tmp_path, STRONGBOX_STORE=f"sqlite:///{tmp_path}/abs.sqlite3")
+    Strongbox(app)
+    assert app.session_interface.store.path == tmp_path / "abs.sqlite3"  # type: ignore[attr-defined]
+
+
+def test_app_factory_pattern(tmp_path: Path) -> None:
+    strongbox = Strongbox(store=MemoryStore())
+
+    def create_app() -> Flask:
+        app = app_with(tmp_path)
+        strongbox.init_app(app)
+
+        @app.route("/")
+        def index() -> str:
+            session["n"] = session.get("n", 0) + 1
+            return str(session["n"])
+
+        return app
+
+    first, second = create_app().test_client(), create_app().test_client()
+    assert [first.get("/").data, first.get("/").data, second.get("/").data] == [b"1", b"2", b"1"]
+
+
+def test_tutorial_order_secret_set_after_init_works(tmp_path: Path) -> None:
+    """The tutorial sets app.secret_key after creating the app; Strongbox reads
+    keys when the first request needs them, so the order does not matter."""
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.testing = True
+    Strongbox(app, store=MemoryStore())
+    app.secret_key = "set-after-init-" + "x" * 20
+
+    @app.route("/")
+    def index() -> str:
+        session["user"] = "alice"
+        return "ok"
+
+    assert "Set-Cookie" in app.test_client().get("/").headers
+
+
+def test_missing_secret_key_explains_itself_like_flask(tmp_path: Path) -> None:
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.testing = True
+    Strongbox(app, store=MemoryStore())
+
+    @app.route("/")
+    def index() -> str:
+        session["user"] = "alice"
+        return "ok"
+
+    with pytest.raises(RuntimeError, match="secret key"):
+        app.test_client().get("/")
+
+
+@pytest.mark.parametrize("secret", [None, "hello", "dev", "changeme", "short-but-random-9f"])
+def test_production_refuses_a_weak_secret_key(tmp_path: Path, secret: str | None) -> None:
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config["SECRET_KEY"] = secret
+    Strongbox(app, store=MemoryStore())
+
+    @app.route("/")
+    def index() -> str:
+        session["user"] = "alice"
+        return "ok"
+
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    with pytest.raises(ConfigurationError, match=r"SECRET_KEY .*secrets\.token_hex\(32\)"):
+        app.test_client().get("/")
