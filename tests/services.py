@@ -8,12 +8,22 @@ missing service is a failure.
 
 from __future__ import annotations
 
+import atexit
 import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+import redis
 
 from flask_strongbox.stores.base import Store
+from flask_strongbox.stores.redis import RedisStore
 
 
 def unavailable(reason: str) -> None:
@@ -22,11 +32,203 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+class RedisServer:
+    """A throwaway ``redis-server`` on a free loopback port, with no persistence
+    unless ``args`` ask for it (later arguments win). :meth:`kill` and
+    :meth:`start` again keep the port, to test outages and recovery.
+    """
+
+    def __init__(self, *args: str, port: int | None = None) -> None:
+        self.args = args
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5)
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server") or ""
+        if not binary:
+            unavailable("redis-server is not on PATH")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--logfile", "", *self.args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _pings("127.0.0.1", self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                unavailable(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+        return self
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crash would."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def redis_cluster(directory: Path, size: int = 3) -> Iterator[list[RedisServer]]:
+    """A throwaway Redis Cluster of ``size`` primaries, no replicas, in ``directory``."""
+    cli = shutil.which("redis-cli") or ""
+    if not cli:
+        unavailable("redis-cli is not on PATH")
+    nodes = [
+        RedisServer("--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
+                    "--cluster-config-file", f"nodes-{port}.conf", "--dir", str(directory),
+                    port=port)
+        for port in free_ports(size, bus_offset=10000)
+    ]
+    try:
+        for node in nodes:
+            node.start()
+        subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+        )
+        _wait_for_cluster(nodes)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def _wait_for_cluster(nodes: list[RedisServer]) -> None:
+    deadline = time.monotonic() + 15
+    for node in nodes:
+        client = node.client()
+        while client.cluster("INFO").get("cluster_state") != "ok":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the test cluster on port {node.port} never became ok")
+            time.sleep(0.05)
+        client.close()
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def free_ports(count: int, bus_offset: int = 0) -> list[int]:
+    """Ports free on 127.0.0.1 now (and, with ``bus_offset``, ``port + bus_offset`` too)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in ports and (not bus_offset or _bindable(port + bus_offset)):
+            ports.append(port)
+    return ports
+
+
+def _bindable(port: int) -> bool:
+    if port > 65535:
+        return False
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pings(host: str, port: int) -> bool:
+    client = redis.Redis(host=host, port=port, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+_redis_url: str | None = None
+
+
+def redis_url() -> str:
+    """The machine's Redis on 127.0.0.1:6379, or else one throwaway server for
+    the whole run, stopped at exit."""
+    global _redis_url
+    if _redis_url is None:
+        if _pings("127.0.0.1", 6379):
+            _redis_url = "redis://127.0.0.1:6379/0"
+        else:
+            server = RedisServer().start()
+            atexit.register(server.stop)
+            _redis_url = server.url
+    return _redis_url
+
+
 def redis_store() -> Iterator[Store]:
-    unavailable("the Redis store is not built yet")
-    yield  # type: ignore[misc]
+    """A :class:`RedisStore` with a prefix of its own; its keys are deleted after."""
+    store = RedisStore.from_url(redis_url(), prefix=f"strongbox-test:{secrets.token_hex(6)}:")
+    yield store
+    client = redis.Redis.from_url(redis_url())
+    for key in client.scan_iter(match=f"{store.prefix}*", count=500):
+        client.delete(key)
+    client.close()
+    store.close()
 
 
 def postgres_store() -> Iterator[Store]:
-    unavailable("the PostgreSQL store is not built yet")
-    yield  # type: ignore[misc]
+    from flask_strongbox.stores.postgres import PostgresStore
+
+    for schema in postgres_schema():  # yields once, drops the schema after
+        store = PostgresStore(postgres_url(), schema=schema)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def postgres_url() -> str:
+    """The PostgreSQL server for tests: ``STRONGBOX_TEST_POSTGRES_URL``, or
+    database ``test`` on 127.0.0.1:5432 as user ``postgres``."""
+    default = "postgresql://postgres@127.0.0.1:5432/test"
+    return os.environ.get("STRONGBOX_TEST_POSTGRES_URL", default)
+
+
+def postgres_schema() -> Iterator[str]:
+    """Create a schema of the test's own, yield its name, then drop it and all
+    in it, so runs never see each other's tables."""
+    import secrets
+
+    try:
+        import psycopg
+        from psycopg import sql
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        unavailable("psycopg is not installed: pip install -e '.[postgres]'")
+    name = sql.Identifier(schema := f"strongbox_test_{secrets.token_hex(6)}")
+    try:
+        with psycopg.connect(postgres_url(), autocommit=True, connect_timeout=3) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(name))
+    except psycopg.OperationalError:
+        params = conninfo_to_dict(postgres_url())
+        where = " ".join(f"{k}={params[k]}" for k in ("host", "port", "dbname") if k in params)
+        unavailable(f"PostgreSQL is not reachable at {where} (set STRONGBOX_TEST_POSTGRES_URL)")
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(postgres_url(), autocommit=True, connect_timeout=3) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))

@@ -11,6 +11,7 @@ from flask import Flask, current_app, has_request_context
 from flask.globals import request_ctx
 
 from . import ids, sealing, signals
+from .errors import ConfigurationError
 from .interface import Loaded, StrongboxSessionInterface
 from .session import StrongboxSession
 from .settings import Settings
@@ -70,6 +71,23 @@ class Strongbox:
 
         if "sessions" not in app.cli.commands:
             app.cli.add_command(sessions_command)
+
+    def check_config(self, app: Flask) -> None:
+        """Fail now if the app's keys are unsafe for production, rather than
+        on the first request. Call it at the end of an app factory, once
+        ``SECRET_KEY`` and debug/testing are final.
+
+        Keys are otherwise checked when the first request derives them, so the
+        tutorial's ``app.run(debug=True)`` after set-up still counts as
+        development.
+
+        :raises ConfigurationError: naming the setting and the fix.
+        """
+        interface = cast(StrongboxSessionInterface, app.extensions["strongbox"])
+        if interface.keyring(app) is None:
+            raise ConfigurationError(
+                "SECRET_KEY is not set; Strongbox needs it to sign and seal sessions"
+            )
 
     # -- per-user API ----------------------------------------------------------
 

@@ -67,5 +67,5 @@ def store_from_url(url: str, settings: Settings, instance_path: str) -> Store:
             url, prefix=settings.key_prefix, socket_timeout=settings.store_timeout
         )
     else:
-        store = store_class.from_url(url, table=settings.table)
+        store = store_class.from_url(url, table=settings.table, connect_timeout=settings.store_timeout)
     return store
