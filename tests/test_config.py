@@ -118,3 +118,20 @@ def test_production_refuses_a_weak_secret_key(tmp_path: Path, secret: str | None
     app.config["PROPAGATE_EXCEPTIONS"] = True
     with pytest.raises(ConfigurationError, match=r"SECRET_KEY .*secrets\.token_hex\(32\)"):
         app.test_client().get("/")
+
+
+def test_unreachable_network_store_is_reported_at_start_up_without_the_password(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again when the block ends: nothing listens
+    app = app_with(tmp_path, STRONGBOX_STORE=f"redis://:hunter2secret@127.0.0.1:{port}/0",
+                   STRONGBOX_STORE_TIMEOUT=0.5)
+    with caplog.at_level("ERROR", logger="flask_strongbox"):
+        Strongbox(app)  # the app still starts
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "unreachable at start-up" in message and f"127.0.0.1:{port}" in message
+    assert "hunter2secret" not in message

@@ -11,11 +11,12 @@ from flask import Flask, current_app, has_request_context
 from flask.globals import request_ctx
 
 from . import ids, sealing, signals
-from .errors import ConfigurationError
+from .audit import logger
+from .errors import ConfigurationError, StoreUnavailable
 from .interface import Loaded, StrongboxSessionInterface
 from .session import StrongboxSession
 from .settings import Settings
-from .stores import store_from_url
+from .stores import is_network_url, store_from_url
 from .stores.base import Record, Store
 
 DEFAULT_FILE = "strongbox-sessions.sqlite3"
@@ -133,7 +134,19 @@ def _build_store(app: Flask, settings: Settings) -> Store:
     if settings.store is None:
         os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
         return store_from_url(f"sqlite:///{DEFAULT_FILE}", settings, app.instance_path)
-    return store_from_url(settings.store, settings, app.instance_path)
+    store = store_from_url(settings.store, settings, app.instance_path)
+    if is_network_url(settings.store):
+        _probe(store, settings)
+    return store
+
+
+def _probe(store: Store, settings: Settings) -> None:
+    """Tell the operator at start-up when the store's server cannot be
+    reached. The app still starts: requests get a 503 until it is back."""
+    try:
+        store.get("0" * 64, settings.clock())
+    except StoreUnavailable as exc:
+        logger.error("session store unreachable at start-up (the app will retry): %s", exc)
 
 
 def _runtime() -> tuple[StrongboxSessionInterface, Any]:

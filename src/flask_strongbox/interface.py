@@ -8,6 +8,7 @@ a compare-and-swap for a change, a new id for a login.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,70 @@ class Loaded:
     identity: Any = None
     expired: bool = False
     rotated: bool = False
+    #: The keys the view read (``None``: it iterated over the session, so all),
+    #: noted when the save starts.
+    reads: frozenset[str] | None = frozenset()
+
+
+class _TrackedData(dict[str, Any]):
+    """Loaded session data that notes which keys the view reads.
+
+    On a save conflict, a key this request only wrote is re-applied (last writer
+    wins), but a key it read and rewrote (``session["n"] += 1``) depends on a
+    value that may have changed meanwhile: re-applying it would lose the other
+    request's update, so the save refuses instead.
+    """
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__(data)
+        self.reads: set[str] | None = set()
+
+    def _read(self, key: object) -> None:
+        if self.reads is not None and isinstance(key, str):
+            self.reads.add(key)
+
+    def __getitem__(self, key: str) -> Any:
+        self._read(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._read(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._read(key)
+        return super().__contains__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._read(key)
+        return super().pop(key, *default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._read(key)
+        return super().setdefault(key, default)
+
+    def _read_all(self) -> None:
+        self.reads = None
+
+    def __iter__(self) -> Iterator[str]:
+        self._read_all()
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self._read_all()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._read_all()
+        return super().values()
+
+    def items(self) -> Any:
+        self._read_all()
+        return super().items()
+
+    def copy(self) -> dict[str, Any]:
+        self._read_all()
+        return dict(super().items())
 
 
 class StrongboxSessionInterface(SessionInterface):
@@ -121,7 +186,7 @@ class StrongboxSessionInterface(SessionInterface):
             logger.warning("unreadable session record %s: %s", keyring.fingerprint(key), reason)
             self._reject(app, "unreadable record", handle=key)
             return {}, Loaded(sid, keyset, key, None)
-        return data, Loaded(sid, keyset, key, record, plaintext, self._identity(data))
+        return _TrackedData(data), Loaded(sid, keyset, key, record, plaintext, self._identity(data))
 
     # -- save ------------------------------------------------------------------
 
@@ -132,8 +197,13 @@ class StrongboxSessionInterface(SessionInterface):
             return
         try:
             self._save(app, session, response)
+        except SaveConflict as exc:
+            session.failed = True
+            logger.warning("session not saved: %s", exc.detail)
+            self._respond_unavailable(app, response, exc)
         except StoreUnavailable as exc:
             session.failed = True
+            exc.retry_after = self.settings.retry_after
             logger.error("session not saved: %s", exc)
             self._respond_unavailable(app, response, exc)
         except Exception:
@@ -145,6 +215,9 @@ class StrongboxSessionInterface(SessionInterface):
         assert keyring is not None
         state = session.state if isinstance(session.state, Loaded) else None
         data = session.data
+        if state is not None and isinstance(data, _TrackedData):
+            # Before this method reads the data itself.
+            state.reads = None if data.reads is None else frozenset(data.reads)
         if data.keys() <= _MARKERS:
             if state is not None and state.record is not None:
                 self.store.delete(state.key)
@@ -255,13 +328,13 @@ class StrongboxSessionInterface(SessionInterface):
         raise SaveConflict(self.settings.save_attempts)
 
     def _merge(
-        self, keyring: Keyring, record: Record, changes: tuple[dict[str, Any], set[str]]
+        self, keyring: Keyring, record: Record, changes: _Changes
     ) -> tuple[Record, dict[str, Any], bytes]:
         merged = serialization.loads(sealing.unseal(keyring, record.blob, record.key))
-        updates, deletions = changes
-        for name in deletions:
+        changes.check_no_lost_update(merged)
+        for name in changes.deletions:
             merged.pop(name, None)
-        merged.update(updates)
+        merged.update(changes.updates)
         return record, merged, serialization.dumps(merged)
 
     def _refresh(
@@ -330,7 +403,9 @@ class StrongboxSessionInterface(SessionInterface):
                 signals.session_revoked.send(app, handle=record.key, reason="session cap")
 
     def _maybe_purge(self, now: float) -> None:
-        if now < self._next_purge:
+        # A store whose server expires records itself (Redis TTL) needs no
+        # purge on the request path; ``flask sessions purge`` still tidies it.
+        if now < self._next_purge or getattr(self.store, "expires_records_itself", False):
             return
         self._next_purge = now + self.settings.purge_interval.total_seconds()
         try:
@@ -345,6 +420,7 @@ class StrongboxSessionInterface(SessionInterface):
         try:
             return method(*args)
         except StoreUnavailable as exc:
+            exc.retry_after = self.settings.retry_after
             logger.error("session not loaded: %s", exc)
             raise
 
@@ -388,14 +464,43 @@ class StrongboxSessionInterface(SessionInterface):
         response.set_data(error.get_data())
 
 
-def _changes(state: Loaded, data: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    """What this request did to its session: keys set (with their new values)
-    and keys deleted, compared by serialized content."""
+@dataclass(frozen=True)
+class _Changes:
+    """What one request did to its session: keys set (with their new values),
+    keys deleted, and what it had loaded and read."""
+
+    updates: dict[str, Any]
+    deletions: set[str]
+    before: dict[str, Any]
+    reads: frozenset[str] | None
+
+    def check_no_lost_update(self, current: dict[str, Any]) -> None:
+        """Raise :class:`SaveConflict` if a key this request read and then set
+        or deleted was changed by another request since this one loaded it:
+        re-applying this request's value would silently drop that change, even
+        when both computed the same value (two increments from 5 both give 6)."""
+        for name in (*self.updates, *self.deletions):
+            if self.reads is not None and name not in self.reads:
+                continue  # written blind: the last writer wins
+            if _encoded(current, name) == _encoded(self.before, name):
+                continue
+            conflict = SaveConflict(1)
+            conflict.detail = (
+                "a concurrent request changed a session key that this request read and then "
+                "changed; nothing was saved, so neither change is lost (retry the request)"
+            )
+            raise conflict
+
+
+def _encoded(data: dict[str, Any], name: str) -> bytes | None:
+    return serialization.dumps({name: data[name]}) if name in data else None
+
+
+def _changes(state: Loaded, data: dict[str, Any]) -> _Changes:
+    """What this request did to its session, compared by serialized content."""
     assert state.plaintext is not None
     before = serialization.loads(state.plaintext)
     updates = {
-        name: value for name, value in data.items()
-        if name not in before or serialization.dumps({name: before[name]})
-        != serialization.dumps({name: value})
+        name: value for name, value in data.items() if _encoded(before, name) != _encoded(data, name)
     }
-    return updates, set(before) - set(data)
+    return _Changes(updates, set(before) - set(data), before, state.reads)

@@ -5,7 +5,7 @@
 ``sqlite:///relative/file``                 :class:`SQLiteStore`, relative to the instance folder
 ``sqlite:////absolute/file``                :class:`SQLiteStore`
 ``redis://``, ``rediss://``, ``unix://``,   ``RedisStore`` (extra ``redis``)
-``redis+sentinel://``, ``redis+cluster://``
+``redis+sentinel://``, ``redis+cluster://``, ``rediss+cluster://``
 ``postgresql://``, ``postgres://``          ``PostgresStore`` (extra ``postgres``)
 ==========================================  ===========================
 """
@@ -24,7 +24,7 @@ from .sqlite import SQLiteStore
 if TYPE_CHECKING:
     from ..settings import Settings
 
-__all__ = ["MemoryStore", "Record", "SQLiteStore", "Store", "StoreStats", "store_from_url"]
+__all__ = ["MemoryStore", "Record", "SQLiteStore", "Store", "StoreStats", "is_network_url", "store_from_url"]
 
 _NETWORK = {
     "redis": ("redis", "RedisStore"),
@@ -32,9 +32,15 @@ _NETWORK = {
     "unix": ("redis", "RedisStore"),
     "redis+sentinel": ("redis", "RedisStore"),
     "redis+cluster": ("redis", "RedisStore"),
+    "rediss+cluster": ("redis", "RedisStore"),
     "postgresql": ("postgres", "PostgresStore"),
     "postgres": ("postgres", "PostgresStore"),
 }
+
+
+def is_network_url(url: str) -> bool:
+    """Whether the URL names a store on another server (Redis, PostgreSQL)."""
+    return url.partition("://")[0] in _NETWORK
 
 
 def store_from_url(url: str, settings: Settings, instance_path: str) -> Store:

@@ -110,6 +110,8 @@ class RedisStore:
     """
 
     name = "redis"
+    #: Redis expires records by TTL, so requests never need to purge.
+    expires_records_itself = True
 
     def __init__(self, client: Client, *, prefix: str = "strongbox:") -> None:
         encoder = getattr(client, "get_encoder", None)
