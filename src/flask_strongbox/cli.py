@@ -9,9 +9,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import ids, signals
+from . import signals
 from .errors import StoreUnavailable
 from .interface import StrongboxSessionInterface
+from .keys import Keyring
 
 sessions_command = AppGroup("sessions", help="Manage Strongbox server-side sessions.")
 
@@ -24,11 +25,11 @@ def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _identity(user: str) -> str:
+def _keyring() -> Keyring:
     keyring = _interface().keyring(current_app)
     if keyring is None:
         raise click.ClickException("SECRET_KEY is not set; sessions cannot be looked up by user")
-    return ids.identity_key(keyring.primary, user)
+    return keyring
 
 
 def _fail_on_store_errors(func: click.decorators.FC) -> click.decorators.FC:
@@ -61,7 +62,7 @@ def stats() -> None:
 def list_sessions(user: str) -> None:
     """List the live sessions of one user."""
     interface = _interface()
-    records = interface.store.sessions_of(_identity(user), interface.clock())
+    records = interface.sessions_of(_keyring(), user, interface.clock())
     if not records:
         click.echo(f"no live sessions for user {user!r}")
         return
@@ -89,7 +90,7 @@ def revoke(handle: str) -> None:
 def revoke_user(user: str) -> None:
     """End every session of one user."""
     interface = _interface()
-    removed = interface.store.delete_user(_identity(user), interface.clock())
+    removed = interface.delete_user(_keyring(), user, interface.clock(), keep=None)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for handle in removed:
         signals.session_revoked.send(app, handle=handle, reason="cli")
@@ -111,10 +112,13 @@ def purge() -> None:
 @_fail_on_store_errors
 def init_db() -> None:
     """Create the store's tables and indexes now rather than on first use."""
-    store = _interface().store
+    interface = _interface()
+    store = interface.store
     init = getattr(store, "init_db", None)
-    if init is None:
-        click.echo(f"the {store.name} store needs no set-up")
-        return
-    init()
+    if init is not None:
+        init()
+    else:
+        # Such a store sets itself up on first use (SQLite creates its file and
+        # table): use it once, so a store that cannot work fails here, not later.
+        store.stats(interface.clock())
     click.echo(f"{store.name} store ready")

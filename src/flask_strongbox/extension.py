@@ -10,7 +10,7 @@ from typing import Any, cast
 from flask import Flask, current_app, has_request_context
 from flask.globals import request_ctx
 
-from . import ids, sealing, signals
+from . import sealing, signals
 from .audit import logger
 from .errors import ConfigurationError, StoreUnavailable
 from .interface import Loaded, StrongboxSessionInterface
@@ -98,7 +98,7 @@ class Strongbox:
         interface, keyring = _runtime()
         now = interface.clock()
         current = _current_key()
-        records = interface.store.sessions_of(ids.identity_key(keyring.primary, user), now)
+        records = interface.sessions_of(keyring, user, now)
         return [_info(keyring, record, current) for record in records]
 
     def revoke(self, handle: str, *, user: object = None) -> bool:
@@ -106,7 +106,7 @@ class Strongbox:
         belongs to that user. Takes effect on that session's next request."""
         interface, keyring = _runtime()
         if user is not None:
-            owned = interface.store.sessions_of(ids.identity_key(keyring.primary, user), interface.clock())
+            owned = interface.sessions_of(keyring, user, interface.clock())
             if handle not in {r.key for r in owned}:
                 return False
         if not interface.store.delete(handle):
@@ -119,9 +119,7 @@ class Strongbox:
         current request's ("sign out everywhere else"). Returns how many."""
         interface, keyring = _runtime()
         keep = _current_key() if keep_current else None
-        removed = interface.store.delete_user(
-            ids.identity_key(keyring.primary, user), interface.clock(), keep=keep
-        )
+        removed = interface.delete_user(keyring, user, interface.clock(), keep=keep)
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         for handle in removed:
             signals.session_revoked.send(app, handle=handle, reason="revoked with all of user")

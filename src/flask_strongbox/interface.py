@@ -8,6 +8,8 @@ a compare-and-swap for a change, a new id for a login.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -149,6 +151,25 @@ class StrongboxSessionInterface(SessionInterface):
         self._keyring = (source, keyring)
         return keyring
 
+    # -- per-user index --------------------------------------------------------
+
+    def sessions_of(self, keyring: Keyring, user: object, now: float) -> list[Record]:
+        """The live records of ``user``, oldest first, including those indexed
+        under a fallback key before a ``SECRET_KEY`` rotation."""
+        found = {
+            record.key: record
+            for keyset in keyring.sets
+            for record in self.store.sessions_of(ids.identity_key(keyset, user), now)
+        }
+        return sorted(found.values(), key=lambda r: (r.created, r.key))
+
+    def delete_user(self, keyring: Keyring, user: object, now: float, keep: str | None) -> list[str]:
+        """Remove every record of ``user`` but ``keep``, under every key."""
+        return [
+            key for keyset in keyring.sets
+            for key in self.store.delete_user(ids.identity_key(keyset, user), now, keep=keep)
+        ]
+
     # -- open ------------------------------------------------------------------
 
     def open_session(self, app: Flask, request: Request) -> StrongboxSession | None:
@@ -176,7 +197,8 @@ class StrongboxSessionInterface(SessionInterface):
         key = ids.store_key(keyset, sid)
         record = self._call(self.store.get, key, self.clock())
         if record is None or not record.blob:
-            signals.session_expired.send(app, handle=key, reason="expired or unknown")
+            reason = "rotated away" if record is not None else "expired or unknown"
+            signals.session_expired.send(app, handle=key, reason=reason)
             return {}, Loaded(sid, keyset, key, None, expired=True, rotated=record is not None)
         try:
             plaintext = sealing.unseal(keyring, record.blob, key)
@@ -226,8 +248,23 @@ class StrongboxSessionInterface(SessionInterface):
             elif state is not None and state.expired and not state.rotated:
                 self._delete_cookie(app, response)
             return
+        if (
+            state is not None and state.record is not None and not session.modified
+            and state.keyset is keyring.primary and _immutable(data)
+        ):
+            # Nothing was assigned and nothing can change in place: skip the
+            # serialization that would only prove the content unchanged.
+            self._refresh(app, session, response, keyring, state, self.clock())
+            return
         plaintext = serialization.dumps(data)
         now = self.clock()
+        if state is not None and state.rotated:
+            # The cookie names an id rotated away (login, regenerate) after the
+            # browser sent this request: the browser holds, or is about to get,
+            # the new cookie. A fresh session here would replace that cookie and
+            # sign the user out, so this request's changes are dropped, as when
+            # the rotation lands between its load and its save.
+            return
         if state is None or state.record is None:
             self._create(app, session, response, keyring, data, plaintext, now, created=now)
         elif (
@@ -273,7 +310,7 @@ class StrongboxSessionInterface(SessionInterface):
         assert state.record is not None
         login = self._identity(data) != state.identity
         current, changes = state.record, None
-        for _ in range(self.settings.save_attempts):
+        for attempt in range(self.settings.save_attempts):
             tombstone = Record(
                 key=state.key, blob=b"", version=current.version + 1, created=current.created,
                 last_seen=now, expires=now + TOMBSTONE_SECONDS,
@@ -284,6 +321,7 @@ class StrongboxSessionInterface(SessionInterface):
                 new_key = self._create(app, session, response, keyring, data, plaintext, now, created)
                 signals.session_rotated.send(app, handle=new_key, reason="login" if login else "regenerate")
                 return
+            _back_off(attempt)
             reread = self.store.get(state.key, now)
             if reread is None or not reread.blob:
                 if login:  # the old session ended meanwhile; the login still stands
@@ -303,7 +341,7 @@ class StrongboxSessionInterface(SessionInterface):
         request's changes, so concurrent requests on one session lose nothing."""
         assert state.record is not None
         current, changes = state.record, None
-        for _ in range(self.settings.save_attempts):
+        for attempt in range(self.settings.save_attempts):
             permanent = bool(data.get("_permanent"))
             expires, _ = self._expiry(app, now, current.created, permanent)
             expires = min(expires, current.absolute_expires)
@@ -316,6 +354,7 @@ class StrongboxSessionInterface(SessionInterface):
             if self.store.replace(record, current.version, now):
                 self._set_cookie(app, response, keyring, state.sid, permanent, expires)
                 return
+            _back_off(attempt)
             reread = self.store.get(state.key, now)
             if reread is None or not reread.blob:
                 # Destroyed (logout, revoke, expiry) or rotated after we loaded
@@ -397,9 +436,13 @@ class StrongboxSessionInterface(SessionInterface):
         cap = self.settings.max_sessions_per_user
         if cap is None:
             return
-        sessions = [r for r in self.store.sessions_of(user, now) if r.key != keep]
-        for record in sessions[: max(0, len(sessions) + 1 - cap)]:
-            if self.store.delete(record.key):
+        # Keep the newest ``cap`` by (created, key), the order every process
+        # sees: two logins racing each revoke only what is older than both,
+        # never each other's. The session just written is never revoked here
+        # (if it is not listed, a newer one has revoked it already).
+        sessions = self.store.sessions_of(user, now)
+        for record in sessions[: max(0, len(sessions) - cap)]:
+            if record.key != keep and self.store.delete(record.key):
                 signals.session_revoked.send(app, handle=record.key, reason="session cap")
 
     def _maybe_purge(self, now: float) -> None:
@@ -462,6 +505,20 @@ class StrongboxSessionInterface(SessionInterface):
         response.headers = headers
         response.status_code = error.status_code
         response.set_data(error.get_data())
+
+
+def _back_off(attempt: int) -> None:
+    """A short random pause before re-reading a record another request just
+    wrote, so that writers racing on one session spread out instead of
+    colliding again on every attempt."""
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter, not a secret
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _immutable(data: dict[str, Any]) -> bool:
+    return all(type(value) in _SCALARS for value in dict.values(data))
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,17 @@ from .errors import SessionTooLarge
 _tagger = TaggedJSONSerializer()
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=True).encode
 _TYPES = "str, int, float, bool, None, list, dict, tuple, bytes, Markup, UUID or datetime"
+#: Deepest nesting of dicts, lists and tuples a session value may have. Loading
+#: recurses per level (twice for tagged ones), so a fixed limit far below the
+#: interpreter's keeps every session that saves loadable from any view.
+MAX_DEPTH = 64
 
 
 def dumps(data: dict[str, Any]) -> bytes:
     """Serialize a session. Raises :class:`TypeError` naming the first key
     whose value cannot be stored."""
+    for key, value in data.items():
+        _check_depth(key, value)
     try:
         return _encode(_tagger.tag(data)).encode()
     except (TypeError, ValueError) as exc:
@@ -33,8 +39,14 @@ def dumps(data: dict[str, Any]) -> bytes:
 
 
 def loads(raw: bytes) -> dict[str, Any]:
-    """Deserialize what :func:`dumps` produced."""
-    data = _tagger.loads(raw.decode())
+    """Deserialize what :func:`dumps` produced. Anything else raises
+    :class:`ValueError`, never another exception."""
+    try:
+        data = _tagger.loads(raw.decode())
+    except ValueError:
+        raise
+    except Exception as exc:  # a malformed tag, or nesting too deep to parse
+        raise ValueError(f"session data is malformed ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise ValueError("session data is not a mapping")
     return data
@@ -42,6 +54,7 @@ def loads(raw: bytes) -> dict[str, Any]:
 
 def check_value(key: str, value: Any) -> None:
     """Raise :class:`TypeError` naming ``key`` if ``value`` cannot be stored."""
+    _check_depth(key, value)
     try:
         _encode(_tagger.tag(value))
     except RecursionError:
@@ -50,3 +63,23 @@ def check_value(key: str, value: Any) -> None:
         raise TypeError(
             f"session[{key!r}] cannot be stored ({exc}); a session holds {_TYPES} values"
         ) from None
+
+
+def _check_depth(key: str, value: Any) -> None:
+    """Raise :class:`SessionTooLarge` if ``value`` nests deeper than
+    :data:`MAX_DEPTH`. Iterative, so a cycle or a deep value cannot exhaust the
+    stack here."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise SessionTooLarge(
+                None, 0, f"session[{key!r}] nests deeper than {MAX_DEPTH} levels, which cannot be stored"
+            )
+        pending.extend((child, depth + 1) for child in children)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from pathlib import Path
 
 from ..errors import StoreUnavailable
@@ -44,6 +45,8 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._generation = 0
         self._ready_pid = 0
+        forget = weakref.WeakMethod(self._forget_parent_connections)
+        os.register_at_fork(after_in_child=lambda: (method := forget()) and method())
 
     def __repr__(self) -> str:
         return f"<SQLiteStore {str(self.path)!r}>"
@@ -52,10 +55,10 @@ class SQLiteStore:
 
     def _conn(self) -> sqlite3.Connection:
         local = self._local
-        pid = os.getpid()
-        if getattr(local, "key", None) == (pid, self._generation):
+        if getattr(local, "generation", None) == self._generation:
             conn: sqlite3.Connection = local.conn
             return conn
+        pid = os.getpid()
         with self._lock:
             if self._ready_pid != pid:
                 # A forked worker must not reuse its parent's connections.
@@ -66,8 +69,15 @@ class SQLiteStore:
             if self._ready_pid != pid:
                 self._init_schema(conn)
                 self._ready_pid = pid
-        local.conn, local.key = conn, (pid, self._generation)
+        local.conn, local.generation = conn, self._generation
         return conn
+
+    def _forget_parent_connections(self) -> None:
+        # Runs in a forked child: the parent's connections must not be used here.
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections = []
+        self._generation += 1
 
     def _create_file_once(self) -> None:
         if self._ready_pid or self.path.exists():

@@ -1,0 +1,278 @@
+"""Key material: one key per purpose, rotation with fallbacks, no leaks, and
+no weak keys in production.
+
+``SECRET_KEY`` signs new cookies and seals new data; a key in
+``SECRET_KEY_FALLBACKS`` only verifies and opens what it made before, until
+that session's next write moves it to the new key; a removed key opens
+nothing. Keys never show in ``repr``, messages or error pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask, session
+
+from flask_strongbox import ConfigurationError, MemoryStore, Strongbox, ids, sealing
+from flask_strongbox.keys import Keyring, KeySet, derive
+from flask_strongbox.stores.base import Store
+
+from .conftest import STORES, make_store
+from .hostile import OLD_SECRET, SECRET, Target, make_target, set_cookie
+from .log_guard import no_secrets_in_logs
+
+pytestmark = pytest.mark.usefixtures(no_secrets_in_logs.__name__)
+
+PURPOSES = ("cookie", "lookup", "seal", "identity", "log")
+
+
+@pytest.fixture(scope="module", params=STORES)
+def shared_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    yield from make_store(request.param, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.fixture
+def rotated(shared_store: Store) -> tuple[Target, str]:
+    """An app whose ``alice`` logged in under ``OLD_SECRET``, which has just
+    been rotated out: ``SECRET`` is primary, ``OLD_SECRET`` a fallback."""
+    target = make_target(shared_store, SECRET_KEY=OLD_SECRET)
+    cookie = target.login("alice")
+    target.app.config.update(SECRET_KEY=SECRET, SECRET_KEY_FALLBACKS=[OLD_SECRET])
+    return target, cookie
+
+
+def spellings(key: bytes) -> list[str]:
+    """How a key could show up in text."""
+    return [key.hex(), base64.b64encode(key).decode().rstrip("="),
+            base64.urlsafe_b64encode(key).decode().rstrip("="), repr(key)[2:-1]]
+
+
+def key_material(*secrets: str) -> list[str]:
+    found = list(secrets)
+    for secret in secrets:
+        keyset = KeySet.from_secret(secret)
+        for purpose in PURPOSES:
+            found += spellings(getattr(keyset, purpose))
+    return found
+
+
+# -- derivation ------------------------------------------------------------------
+
+
+def test_each_purpose_gets_its_own_key() -> None:
+    keyset = KeySet.from_secret(SECRET)
+    keys = [getattr(keyset, purpose) for purpose in PURPOSES]
+    assert len(set(keys)) == len(PURPOSES)
+    assert all(len(key) == 32 for key in keys)
+    assert SECRET.encode() not in keys
+    # Deterministic per secret and purpose, and unrelated across secrets.
+    assert KeySet.from_secret(SECRET).seal == keyset.seal
+    other = KeySet.from_secret(OLD_SECRET)
+    assert not {getattr(other, p) for p in PURPOSES} & set(keys)
+    assert derive(SECRET, "seal") == keyset.seal != derive(SECRET, "seal ")
+
+
+def test_key_id_names_a_secret_without_revealing_its_keys() -> None:
+    keyset = KeySet.from_secret(SECRET)
+    assert len(keyset.kid) == 4
+    assert keyset.kid != KeySet.from_secret(OLD_SECRET).kid
+    for purpose in PURPOSES:
+        assert keyset.kid not in getattr(keyset, purpose)
+
+
+def test_cookie_signature_is_not_the_store_key_or_flasks_signature() -> None:
+    """The cookie MAC, the store key and an HMAC under SECRET_KEY itself are
+    three unrelated values for one id, so none can stand in for another."""
+    keyset = KeySet.from_secret(SECRET)
+    sid = ids.new_id()
+    mac = ids.sign(Keyring(SECRET), sid).split(".")[1]
+    store_key = ids.store_key(keyset, sid)
+    plain = hashlib.sha256(SECRET.encode() + sid).hexdigest()
+    assert len({base64.urlsafe_b64decode(mac + "=").hex(), store_key, plain}) == 3
+
+
+# -- rotation ----------------------------------------------------------------------
+
+
+def test_session_made_under_a_fallback_still_loads(rotated: tuple[Target, str]) -> None:
+    target, cookie = rotated
+    assert target.read(cookie) == {"user": "alice"}
+
+
+@pytest.mark.parametrize("path, data", [("/write", {"user": "alice", "n": 1}), ("/read", {"user": "alice"})])
+def test_next_request_moves_a_fallback_session_to_the_new_key(
+    rotated: tuple[Target, str], path: str, data: dict[str, object]
+) -> None:
+    """A write re-seals and re-signs under the new key; so does a read, so
+    sessions leave the old key as soon as they are used."""
+    target, old_cookie = rotated
+    response = target.send(path, f"session={old_cookie}")
+    assert response.get_json() == data
+    new_cookie = set_cookie(response)
+    assert new_cookie and new_cookie != old_cookie
+    # Signed only by the new key ...
+    assert ids.unsign(Keyring(SECRET), new_cookie) is not None
+    assert ids.unsign(Keyring(OLD_SECRET), new_cookie) is None
+    # ... sealed only by the new key ...
+    record = target.record(new_cookie)
+    assert record is not None and record.blob[1:5] == Keyring(SECRET).primary.kid
+    with pytest.raises(sealing.InvalidSeal):
+        sealing.unseal(Keyring(OLD_SECRET), record.blob, record.key)
+    # ... the data kept, and the old cookie no longer opens it.
+    assert target.read(new_cookie) == data
+    assert target.read(old_cookie) == {}
+
+
+def test_new_sessions_use_the_primary_key_even_with_fallbacks(rotated: tuple[Target, str]) -> None:
+    target, _ = rotated
+    cookie = target.login("bob")
+    assert ids.unsign(Keyring(OLD_SECRET), cookie) is None
+    record = target.record(cookie)
+    assert record is not None and record.blob[1:5] == Keyring(SECRET).primary.kid
+
+
+def test_revoke_user_reaches_sessions_made_before_a_key_rotation(rotated: tuple[Target, str]) -> None:
+    """Rotating SECRET_KEY and signing a user out everywhere is what one does
+    after a compromise: the sessions made under the old key must end too."""
+    target, cookie = rotated
+    with target.app.test_request_context():
+        listed = len(target.box.sessions_of("alice"))  # the store is shared with other tests
+        assert listed >= 1
+        assert target.box.revoke_user("alice") == listed
+    assert target.read(cookie) == {}
+
+
+def test_removed_key_gives_an_empty_session_without_store_query(rotated: tuple[Target, str]) -> None:
+    target, cookie = rotated
+    target.app.config.update(SECRET_KEY_FALLBACKS=[])
+    target.spy.calls.clear()
+    assert target.read(cookie) == {}
+    assert target.spy.calls == {}
+
+
+def test_fallback_only_opens_it_never_signs_or_seals() -> None:
+    ring = Keyring(SECRET, [OLD_SECRET])
+    sid = ids.new_id()
+    assert ids.unsign(Keyring(SECRET), ids.sign(ring, sid)) is not None
+    assert ids.unsign(Keyring(OLD_SECRET), ids.sign(ring, sid)) is None
+    blob = sealing.seal(ring, b"x", "k")
+    assert blob[1:5] == ring.primary.kid
+    old_blob = sealing.seal(Keyring(OLD_SECRET), b"x", "k")
+    assert sealing.unseal(ring, old_blob, "k") == b"x"
+    with pytest.raises(sealing.InvalidSeal, match="unknown key id"):
+        sealing.unseal(Keyring(SECRET), old_blob, "k")
+
+
+# -- no leaks ----------------------------------------------------------------------
+
+
+def test_keys_never_appear_in_repr_or_str() -> None:
+    ring = Keyring(SECRET, [OLD_SECRET])
+    shown = " ".join([repr(ring), str(ring), *(repr(s) for s in ring.sets), *(str(s) for s in ring.sets)])
+    for secret in key_material(SECRET, OLD_SECRET):
+        assert secret not in shown
+
+
+def test_keys_never_appear_in_the_interface_or_settings_repr() -> None:
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=SECRET, SECRET_KEY_FALLBACKS=[OLD_SECRET], TESTING=True)
+    Strongbox(app, store=MemoryStore())
+    interface = app.extensions["strongbox"]
+    shown = repr(interface) + repr(interface.settings) + repr(interface.keyring(app))
+    for secret in key_material(SECRET, OLD_SECRET):
+        assert secret not in shown
+
+
+def test_keys_never_appear_in_error_pages(shared_store: Store) -> None:
+    """Production error pages (too large, unstorable, a crashing view) and
+    the exception messages behind them hold no key material."""
+    target = make_target(shared_store, SECRET_KEY_FALLBACKS=[OLD_SECRET])
+    target.app.config.update(TESTING=False)
+
+    @target.app.route("/crash")
+    def crash() -> str:
+        session["user"] = "alice"
+        raise RuntimeError("boom")
+
+    cookie = target.login("alice")
+    material = key_material(SECRET, OLD_SECRET)
+    for path in ("/big/70000", "/unstorable", "/crash", "/deep/100"):
+        response = target.send(path, f"session={cookie}")
+        assert response.status_code == 500
+        page = response.get_data(as_text=True) + str(response.headers)
+        assert not [secret for secret in material if secret in page]
+
+
+# -- weak keys ---------------------------------------------------------------------
+
+WEAK = {
+    "well-known hello": "hello",
+    "well-known dev": "dev",
+    "well-known changeme": "changeme",
+    "short random": "f3Kq9zLm2Wx7",
+    "32 bytes of one character": "a" * 40,
+    "bytes too short": b"\x8a\x11\x93\x04\xfe",
+}
+
+
+def production_app(secret: object, fallbacks: list[object] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=secret, PROPAGATE_EXCEPTIONS=True)
+    if fallbacks is not None:
+        app.config["SECRET_KEY_FALLBACKS"] = fallbacks
+    Strongbox(app, store=MemoryStore())
+
+    @app.route("/login")
+    def login() -> str:
+        session["user"] = "alice"
+        return "ok"
+
+    return app
+
+
+@pytest.mark.parametrize("secret", WEAK.values(), ids=WEAK.keys())
+def test_weak_secret_key_is_refused_in_production(secret: str | bytes) -> None:
+    app = production_app(secret)
+    assert not app.debug and not app.testing
+    with pytest.raises(ConfigurationError) as refused:
+        app.test_client().get("/login")
+    message = str(refused.value)
+    assert message.startswith("SECRET_KEY ")
+    assert "python -c 'import secrets; print(secrets.token_hex(32))'" in message
+    assert (secret if isinstance(secret, str) else secret.decode("latin-1")) not in message.split(" ", 2)[2]
+
+
+def test_weak_fallback_is_refused_in_production_naming_it() -> None:
+    """A fallback still verifies cookies, so a weak one forges them just as well."""
+    app = production_app(SECRET, fallbacks=[OLD_SECRET, "changeme"])
+    with pytest.raises(ConfigurationError, match=r"^SECRET_KEY_FALLBACKS\[1\] is a well-known"):
+        app.test_client().get("/login")
+
+
+def test_weak_secret_key_is_refused_before_anything_is_stored() -> None:
+    app = production_app("dev")
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = app.test_client().get("/login")
+    assert response.status_code == 500
+    assert set_cookie(response) is None  # type: ignore[arg-type]
+    store = app.extensions["strongbox"].store
+    assert store.stats(0).live == 0
+
+
+@pytest.mark.parametrize("mode", ["debug", "testing"])
+def test_weak_secret_key_is_allowed_in_debug_and_testing(mode: str) -> None:
+    app = production_app("dev")
+    app.config.update({mode.upper(): True})
+    client = app.test_client()
+    assert client.get("/login").status_code == 200
+    assert client.get_cookie("session") is not None
+
+
+def test_strong_secret_key_is_accepted_in_production() -> None:
+    app = production_app(SECRET, fallbacks=[OLD_SECRET])
+    client = app.test_client()
+    assert client.get("/login").status_code == 200
+    assert client.get_cookie("session") is not None
