@@ -17,6 +17,7 @@ from flask_strongbox.stores.memory import MemoryStore
 from flask_strongbox.stores.sqlite import SQLiteStore
 
 from . import services
+from .log_guard import no_secrets_in_logs  # noqa: F401 - autouse: no test may log a secret
 
 STORES = ["memory", "sqlite", "redis", "postgres"]
 

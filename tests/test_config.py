@@ -18,7 +18,8 @@ def app_with(tmp_path: Path, **config: Any) -> Flask:
 
 
 def test_unknown_setting_names_itself_and_suggests_the_right_one(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="STRONGBOX_IDLE_TIMOUT.*did you mean STRONGBOX_IDLE_TIMEOUT"):
+    expected = r"STRONGBOX_IDLE_TIMOUT .*did you mean STRONGBOX_IDLE_TIMEOUT"
+    with pytest.raises(ConfigurationError, match=expected):
         Strongbox(app_with(tmp_path, STRONGBOX_IDLE_TIMOUT=60))
 
 

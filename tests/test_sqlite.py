@@ -75,7 +75,7 @@ def test_deleted_file_is_not_silently_recreated(tmp_path: Path) -> None:
     store.close()
     for leftover in tmp_path.iterdir():
         leftover.unlink()
-    with pytest.raises(StoreUnavailable, match="sessions.sqlite3"):
+    with pytest.raises(StoreUnavailable, match=r"sessions\.sqlite3"):
         store.get("0" * 64, 0.0)
     assert not path.exists()
 
@@ -99,7 +99,7 @@ def test_read_only_file_is_a_clear_error(tmp_path: Path) -> None:
     else:
         path.chmod(0o400)
     try:
-        with pytest.raises(StoreUnavailable, match="sessions.sqlite3"):
+        with pytest.raises(StoreUnavailable, match=r"sessions\.sqlite3"):
             SQLiteStore(path).create(make_record())
     finally:
         if as_root:

@@ -20,6 +20,7 @@ from .stores import is_network_url, store_from_url
 from .stores.base import Record, Store
 
 DEFAULT_FILE = "strongbox-sessions.sqlite3"
+_ANY_USER: Any = object()
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,15 @@ class Strongbox:
         records = interface.sessions_of(keyring, user, now)
         return [_info(keyring, record, current) for record in records]
 
-    def revoke(self, handle: str, *, user: object = None) -> bool:
+    def revoke(self, handle: str, *, user: object = _ANY_USER) -> bool:
         """End one session by its handle. With ``user``, only if the session
-        belongs to that user. Takes effect on that session's next request."""
+        belongs to that user (``user=None``, as from a logged-out request's
+        ``session.get("user")``, owns nothing). Takes effect on that session's
+        next request."""
         interface, keyring = _runtime()
-        if user is not None:
+        if user is None:
+            return False
+        if user is not _ANY_USER:
             owned = interface.sessions_of(keyring, user, interface.clock())
             if handle not in {r.key for r in owned}:
                 return False

@@ -213,9 +213,11 @@ class StrongboxSessionInterface(SessionInterface):
     # -- save ------------------------------------------------------------------
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not isinstance(session, StrongboxSession):
+            return  # open_session failed (say, a refused SECRET_KEY): nothing to save
         if session.accessed:
             response.vary.add("Cookie")
-        if not isinstance(session, StrongboxSession) or session.failed or not session.loaded:
+        if session.failed or not session.loaded:
             return
         try:
             self._save(app, session, response)
@@ -269,8 +271,10 @@ class StrongboxSessionInterface(SessionInterface):
             self._create(app, session, response, keyring, data, plaintext, now, created=now)
         elif (
             session.regenerate_requested
-            or state.keyset is not keyring.primary
             or self._identity(data) != state.identity
+            # A session under a fallback key moves to the primary key on its
+            # next write; a read leaves it be, writing nothing.
+            or (state.keyset is not keyring.primary and plaintext != state.plaintext)
         ):
             self._rotate(app, session, response, keyring, state, data, plaintext, now)
         elif plaintext == state.plaintext:

@@ -16,6 +16,7 @@ from .errors import SessionTooLarge
 
 _tagger = TaggedJSONSerializer()
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=True).encode
+_decode = json.JSONDecoder().decode
 _TYPES = "str, int, float, bool, None, list, dict, tuple, bytes, Markup, UUID or datetime"
 #: Deepest nesting of dicts, lists and tuples a session value may have. Loading
 #: recurses per level (twice for tagged ones), so a fixed limit far below the
@@ -42,7 +43,11 @@ def loads(raw: bytes) -> dict[str, Any]:
     """Deserialize what :func:`dumps` produced. Anything else raises
     :class:`ValueError`, never another exception."""
     try:
-        data = _tagger.loads(raw.decode())
+        text = raw.decode()
+        # Flask's tags are one-key objects whose key starts with a space: in
+        # compact JSON the characters '{" ', which no JSON string can hold
+        # unescaped. Without them, plain JSON is the whole answer.
+        data = _tagger.loads(text) if '{" ' in text else _decode(text)
     except ValueError:
         raise
     except Exception as exc:  # a malformed tag, or nesting too deep to parse

@@ -1,0 +1,202 @@
+"""A real WSGI server with several worker processes on one SQLite file.
+
+gunicorn runs ``tests.wsgi_counter`` with four sync workers; a thread pool
+sends concurrent increments on one session over HTTP. Every increment the
+server acknowledges is persisted (100%); a 503 (a conflict the server refused
+to merge) is retried, as its ``Retry-After`` asks. A logout in the middle of a
+burst stays a logout.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import os
+import re
+import secrets
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from flask_strongbox import ids
+from flask_strongbox.keys import Keyring
+
+from .services import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 4
+CLIENTS = 16
+COOKIE = re.compile(r"^session=([^;]*);")
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Reply:
+    status: int
+    body: str
+    cookie: str | None  # set: the value; "" cleared; None untouched
+    retry_after: str | None
+
+
+@dataclass
+class Server:
+    port: int
+    database: Path
+    secret: str
+
+    def get(self, path: str, cookie: str | None = None) -> Reply:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        try:
+            conn.request("GET", path, headers={"Cookie": f"session={cookie}"} if cookie else {})
+            response = conn.getresponse()
+            body = response.read().decode()
+            found = None
+            for header in response.headers.get_all("Set-Cookie") or ():
+                match = COOKIE.match(header)
+                if match:
+                    cleared = not match.group(1) or "Max-Age=0" in header
+                    found = "" if cleared else match.group(1)
+            return Reply(response.status, body, found, response.headers.get("Retry-After"))
+        finally:
+            conn.close()
+
+    def increment(self, cookie: str) -> Reply:
+        """One increment, retried while the server refuses it with a 503."""
+        for _ in range(1000):
+            reply = self.get("/incr", cookie)
+            if reply.status != 503:
+                return reply
+            assert reply.retry_after, "a 503 must say when to retry"
+        raise AssertionError("an increment was refused 1000 times in a row")
+
+    def login(self, name: str) -> str:
+        reply = self.get(f"/login/{name}")
+        assert reply.status == 200 and reply.cookie, reply
+        return reply.cookie
+
+    def is_live(self, cookie: str) -> bool:
+        """Whether the SQLite file holds a live record for the session ``cookie`` names."""
+        verified = ids.unsign(Keyring(self.secret), cookie)
+        assert verified is not None
+        key = ids.store_key(verified[1], verified[0])
+        conn = sqlite3.connect(self.database)
+        try:
+            row = conn.execute(
+                "SELECT length(blob) FROM strongbox_sessions WHERE key = ? AND expires > ?",
+                (key, time.time()),
+            ).fetchone()
+        finally:
+            conn.close()
+        return bool(row and row[0])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if importlib.util.find_spec("gunicorn") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("gunicorn is not installed (CI=true: the multi-process test must run)")
+        pytest.skip("gunicorn is not installed: pip install -e '.[dev]'")
+    folder = tmp_path_factory.mktemp("multiprocess")
+    database = folder / "sessions.sqlite3"
+    port = free_port()
+    secret = secrets.token_urlsafe(32)
+    env = {
+        **os.environ,
+        "STRONGBOX_STORE": f"sqlite:///{database}",
+        "SECRET_KEY": secret,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    log = (folder / "gunicorn.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
+         "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--timeout", "30",
+         "--graceful-timeout", "5", "tests.wsgi_counter:create_app()"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    live = Server(port, database, secret)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"gunicorn exited:\n{(folder / 'gunicorn.log').read_text()}")
+            try:
+                if live.get("/dump").status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gunicorn never answered:\n{(folder / 'gunicorn.log').read_text()}")
+            time.sleep(0.1)
+        yield live
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_every_concurrent_increment_is_persisted(server: Server) -> None:
+    total = 200
+    cookie = server.login("alice")
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        replies = list(pool.map(lambda _: server.increment(cookie), range(total)))
+    assert {r.status for r in replies} == {200}
+    # Each acknowledged increment saw a distinct count, 1..200, and all stuck.
+    assert sorted(int(r.body) for r in replies) == list(range(1, total + 1))
+    assert server.get("/dump", cookie).body.count('"n":200') == 1
+
+
+def test_a_logout_in_the_middle_stays_a_logout(server: Server) -> None:
+    cookie = server.login("bob")
+    before = 50
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        assert all(r.status == 200 for r in pool.map(lambda _: server.increment(cookie), range(before)))
+    assert '"n":50' in server.get("/dump", cookie).body
+    assert server.is_live(cookie)
+
+    done = threading.Semaphore(0)
+
+    def increment(_: int) -> Reply:
+        try:
+            return server.increment(cookie)
+        finally:
+            done.release()
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        pending = [pool.submit(increment, i) for i in range(100)]
+        for _ in range(30):  # log out once a third of the burst has finished
+            assert done.acquire(timeout=30)
+        logout = server.get("/logout", cookie)
+        replies = [p.result(30) for p in pending]
+    assert logout.status == 200 and logout.cookie == ""
+
+    kept = sorted(int(r.body) for r in replies if r.status == 200 and r.cookie != "")
+    # Increments saved before the logout continued the count without a gap...
+    assert kept == list(range(before + 1, before + 1 + len(kept)))
+    assert len(kept) >= 30 - CLIENTS
+    for reply in replies:
+        if reply.status == 401:  # ...and every later one found no session
+            assert reply.cookie == "", "the response must clear the cookie"
+        else:
+            assert reply.status == 200
+    assert any(r.status == 401 for r in replies)
+
+    # Nothing came back: no live record, no counter, and the cookie is cleared.
+    assert not server.is_live(cookie)
+    after = server.get("/incr", cookie)
+    assert (after.status, after.cookie) == (401, "")
+    dumped = server.get("/dump", cookie)
+    assert dumped.body.strip() == "{}"
+    assert not server.is_live(cookie)

@@ -1,0 +1,22 @@
+"""The app ``test_multiprocess`` serves with gunicorn: :func:`tests.apps.make_app`
+on the store named by ``STRONGBOX_STORE``, signed with ``SECRET_KEY``.
+
+    gunicorn -w 4 'tests.wsgi_counter:create_app()'
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from .apps import make_app
+
+
+def create_app() -> Flask:
+    return make_app(
+        None,  # type: ignore[arg-type] - the store comes from STRONGBOX_STORE
+        secret=os.environ["SECRET_KEY"],
+        STRONGBOX_STORE=os.environ["STRONGBOX_STORE"],
+        TESTING=False,
+    )
