@@ -48,11 +48,16 @@ class SaveConflict(StoreUnavailable):
     """A save lost the compare-and-swap race too many times in a row.
 
     Each retry re-reads the record and re-applies only this request's changes,
-    so this only happens under sustained contention on one session.
+    so this happens under sustained contention on one session, or when another
+    request changed a key this one read and then changed (re-applying would
+    lose the other request's update, so nothing is saved and the client is
+    asked to retry).
     """
 
-    def __init__(self, attempts: int) -> None:
-        super().__init__("session", f"save lost {attempts} compare-and-swap races in a row")
+    def __init__(self, attempts: int, detail: str | None = None) -> None:
+        super().__init__(
+            "session", detail or f"save lost {attempts} compare-and-swap races in a row"
+        )
         self.attempts = attempts
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 import secrets
@@ -48,7 +47,7 @@ def _unb64(text: str) -> bytes | None:
 
 
 def _mac(keyset: KeySet, sid: bytes) -> bytes:
-    return hmac.new(keyset.cookie, sid, hashlib.sha256).digest()
+    return hmac.digest(keyset.cookie, sid, "sha256")
 
 
 def sign(keyring: Keyring, sid: bytes) -> str:
@@ -72,9 +71,9 @@ def unsign(keyring: Keyring, cookie: str) -> tuple[bytes, KeySet] | None:
 
 def store_key(keyset: KeySet, sid: bytes) -> str:
     """The key the store files ``sid`` under: a keyed hash, never the id."""
-    return hmac.new(keyset.lookup, sid, hashlib.sha256).hexdigest()
+    return hmac.digest(keyset.lookup, sid, "sha256").hex()
 
 
 def identity_key(keyset: KeySet, identity: object) -> str:
     """The per-user index entry for ``identity``: a keyed hash, never the name."""
-    return hmac.new(keyset.identity, str(identity).encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(keyset.identity, str(identity).encode(), "sha256").hex()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from werkzeug.datastructures import Headers
 
 from . import devices, ids, sealing, serialization, signals
 from .audit import RejectionLog, logger
+from .changes import Changes, TrackedData, changes_of, immutable
 from .errors import SaveConflict, SessionTooLarge, StoreUnavailable
 from .keys import Keyring, KeySet, check_production_secrets
 from .session import StrongboxSession
@@ -55,67 +55,6 @@ class Loaded:
     #: The keys the view read (``None``: it iterated over the session, so all),
     #: noted when the save starts.
     reads: frozenset[str] | None = frozenset()
-
-
-class _TrackedData(dict[str, Any]):
-    """Loaded session data that notes which keys the view reads.
-
-    On a save conflict, a key this request only wrote is re-applied (last writer
-    wins), but a key it read and rewrote (``session["n"] += 1``) depends on a
-    value that may have changed meanwhile: re-applying it would lose the other
-    request's update, so the save refuses instead.
-    """
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        super().__init__(data)
-        self.reads: set[str] | None = set()
-
-    def _read(self, key: object) -> None:
-        if self.reads is not None and isinstance(key, str):
-            self.reads.add(key)
-
-    def __getitem__(self, key: str) -> Any:
-        self._read(key)
-        return super().__getitem__(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self._read(key)
-        return super().get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        self._read(key)
-        return super().__contains__(key)
-
-    def pop(self, key: str, *default: Any) -> Any:
-        self._read(key)
-        return super().pop(key, *default)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        self._read(key)
-        return super().setdefault(key, default)
-
-    def _read_all(self) -> None:
-        self.reads = None
-
-    def __iter__(self) -> Iterator[str]:
-        self._read_all()
-        return super().__iter__()
-
-    def keys(self) -> Any:
-        self._read_all()
-        return super().keys()
-
-    def values(self) -> Any:
-        self._read_all()
-        return super().values()
-
-    def items(self) -> Any:
-        self._read_all()
-        return super().items()
-
-    def copy(self) -> dict[str, Any]:
-        self._read_all()
-        return dict(super().items())
 
 
 class StrongboxSessionInterface(SessionInterface):
@@ -208,7 +147,7 @@ class StrongboxSessionInterface(SessionInterface):
             logger.warning("unreadable session record %s: %s", keyring.fingerprint(key), reason)
             self._reject(app, "unreadable record", handle=key)
             return {}, Loaded(sid, keyset, key, None)
-        return _TrackedData(data), Loaded(sid, keyset, key, record, plaintext, self._identity(data))
+        return TrackedData(data), Loaded(sid, keyset, key, record, plaintext, self._identity(data))
 
     # -- save ------------------------------------------------------------------
 
@@ -216,7 +155,7 @@ class StrongboxSessionInterface(SessionInterface):
         if not isinstance(session, StrongboxSession):
             return  # open_session failed (say, a refused SECRET_KEY): nothing to save
         if session.accessed:
-            response.vary.add("Cookie")
+            _vary_on_cookie(response)
         if session.failed or not session.loaded:
             return
         try:
@@ -239,7 +178,7 @@ class StrongboxSessionInterface(SessionInterface):
         assert keyring is not None
         state = session.state if isinstance(session.state, Loaded) else None
         data = session.data
-        if state is not None and isinstance(data, _TrackedData):
+        if state is not None and isinstance(data, TrackedData):
             # Before this method reads the data itself.
             state.reads = None if data.reads is None else frozenset(data.reads)
         if data.keys() <= _MARKERS:
@@ -252,7 +191,7 @@ class StrongboxSessionInterface(SessionInterface):
             return
         if (
             state is not None and state.record is not None and not session.modified
-            and state.keyset is keyring.primary and _immutable(data)
+            and state.keyset is keyring.primary and immutable(data)
         ):
             # Nothing was assigned and nothing can change in place: skip the
             # serialization that would only prove the content unchanged.
@@ -333,7 +272,7 @@ class StrongboxSessionInterface(SessionInterface):
                 elif reread is None:
                     self._delete_cookie(app, response)
                 return
-            changes = changes or _changes(state, data)
+            changes = changes or self._changes(state, data)
             current, data, plaintext = self._merge(keyring, reread, changes)
         raise SaveConflict(self.settings.save_attempts)
 
@@ -366,12 +305,16 @@ class StrongboxSessionInterface(SessionInterface):
                 if reread is None:
                     self._delete_cookie(app, response)
                 return
-            changes = changes or _changes(state, data)
+            changes = changes or self._changes(state, data)
             current, data, plaintext = self._merge(keyring, reread, changes)
         raise SaveConflict(self.settings.save_attempts)
 
+    def _changes(self, state: Loaded, data: dict[str, Any]) -> Changes:
+        assert state.plaintext is not None
+        return changes_of(state.plaintext, data, state.reads)
+
     def _merge(
-        self, keyring: Keyring, record: Record, changes: _Changes
+        self, keyring: Keyring, record: Record, changes: Changes
     ) -> tuple[Record, dict[str, Any], bytes]:
         merged = serialization.loads(sealing.unseal(keyring, record.blob, record.key))
         changes.check_no_lost_update(merged)
@@ -492,11 +435,11 @@ class StrongboxSessionInterface(SessionInterface):
             expires=datetime.fromtimestamp(expires, timezone.utc) if permanent else None,
             **self._cookie_options(app),
         )
-        response.vary.add("Cookie")
+        _vary_on_cookie(response)
 
     def _delete_cookie(self, app: Flask, response: Response) -> None:
         response.delete_cookie(self.get_cookie_name(app), **self._cookie_options(app))
-        response.vary.add("Cookie")
+        _vary_on_cookie(response)
 
     def _respond_unavailable(self, app: Flask, response: Response, exc: StoreUnavailable) -> None:
         """Turn the finished response into the app's 503 page in place: the
@@ -511,57 +454,18 @@ class StrongboxSessionInterface(SessionInterface):
         response.set_data(error.get_data())
 
 
+def _vary_on_cookie(response: Response) -> None:
+    """``response.vary.add("Cookie")``, without parsing and re-serializing the
+    header on every request that reads its session."""
+    vary = response.headers.get("Vary")
+    if not vary:
+        response.headers["Vary"] = "Cookie"
+    elif not any(part.strip().lower() == "cookie" for part in vary.split(",")):
+        response.headers["Vary"] = f"{vary}, Cookie"
+
+
 def _back_off(attempt: int) -> None:
     """A short random pause before re-reading a record another request just
     wrote, so that writers racing on one session spread out instead of
     colliding again on every attempt."""
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter, not a secret
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
-
-
-def _immutable(data: dict[str, Any]) -> bool:
-    return all(type(value) in _SCALARS for value in dict.values(data))
-
-
-@dataclass(frozen=True)
-class _Changes:
-    """What one request did to its session: keys set (with their new values),
-    keys deleted, and what it had loaded and read."""
-
-    updates: dict[str, Any]
-    deletions: set[str]
-    before: dict[str, Any]
-    reads: frozenset[str] | None
-
-    def check_no_lost_update(self, current: dict[str, Any]) -> None:
-        """Raise :class:`SaveConflict` if a key this request read and then set
-        or deleted was changed by another request since this one loaded it:
-        re-applying this request's value would silently drop that change, even
-        when both computed the same value (two increments from 5 both give 6)."""
-        for name in (*self.updates, *self.deletions):
-            if self.reads is not None and name not in self.reads:
-                continue  # written blind: the last writer wins
-            if _encoded(current, name) == _encoded(self.before, name):
-                continue
-            conflict = SaveConflict(1)
-            conflict.detail = (
-                "a concurrent request changed a session key that this request read and then "
-                "changed; nothing was saved, so neither change is lost (retry the request)"
-            )
-            raise conflict
-
-
-def _encoded(data: dict[str, Any], name: str) -> bytes | None:
-    return serialization.dumps({name: data[name]}) if name in data else None
-
-
-def _changes(state: Loaded, data: dict[str, Any]) -> _Changes:
-    """What this request did to its session, compared by serialized content."""
-    assert state.plaintext is not None
-    before = serialization.loads(state.plaintext)
-    updates = {
-        name: value for name, value in data.items() if _encoded(before, name) != _encoded(data, name)
-    }
-    return _Changes(updates, set(before) - set(data), before, state.reads)

@@ -1,0 +1,127 @@
+"""What one request did to its session, for saving only that.
+
+Change detection compares content, so a nested mutation such as
+``session["cart"].append(x)`` is a change without ``session.modified``. On a
+compare-and-swap conflict, the save re-applies only this request's changes to
+the newer record: keys written blind merge (the last writer wins), but a key
+the request read and then changed must not have moved meanwhile, or its new
+value was computed from a stale one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import serialization
+from .errors import SaveConflict
+
+
+class TrackedData(dict[str, Any]):
+    """Loaded session data that notes which keys the view reads.
+
+    On a save conflict, a key this request only wrote is re-applied (last writer
+    wins), but a key it read and rewrote (``session["n"] += 1``) depends on a
+    value that may have changed meanwhile: re-applying it would lose the other
+    request's update, so the save refuses instead.
+    """
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__(data)
+        self.reads: set[str] | None = set()
+
+    def _read(self, key: object) -> None:
+        if self.reads is not None and isinstance(key, str):
+            self.reads.add(key)
+
+    def __getitem__(self, key: str) -> Any:
+        self._read(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._read(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._read(key)
+        return super().__contains__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._read(key)
+        return super().pop(key, *default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._read(key)
+        return super().setdefault(key, default)
+
+    def _read_all(self) -> None:
+        self.reads = None
+
+    def __iter__(self) -> Iterator[str]:
+        self._read_all()
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self._read_all()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._read_all()
+        return super().values()
+
+    def items(self) -> Any:
+        self._read_all()
+        return super().items()
+
+    def copy(self) -> dict[str, Any]:
+        self._read_all()
+        return dict(super().items())
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def immutable(data: dict[str, Any]) -> bool:
+    return all(type(value) in _SCALARS for value in dict.values(data))
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What one request did to its session: keys set (with their new values),
+    keys deleted, and what it had loaded and read."""
+
+    updates: dict[str, Any]
+    deletions: set[str]
+    before: dict[str, Any]
+    reads: frozenset[str] | None
+
+    def check_no_lost_update(self, current: dict[str, Any]) -> None:
+        """Raise :class:`SaveConflict` if a key this request read and then set
+        or deleted was changed by another request since this one loaded it:
+        re-applying this request's value would silently drop that change, even
+        when both computed the same value (two increments from 5 both give 6)."""
+        for name in (*self.updates, *self.deletions):
+            if self.reads is not None and name not in self.reads:
+                continue  # written blind: the last writer wins
+            if encoded(current, name) == encoded(self.before, name):
+                continue
+            raise SaveConflict(1, (
+                f"a concurrent request changed session[{name!r}], which this request read and "
+                "then changed; nothing was saved, so neither change is lost (retry the request)"
+            ))
+
+
+def encoded(data: dict[str, Any], name: str) -> bytes | None:
+    return serialization.dumps({name: data[name]}) if name in data else None
+
+
+def changes_of(
+    plaintext: bytes, data: dict[str, Any], reads: frozenset[str] | None
+) -> Changes:
+    """What this request did to its session, compared by serialized content."""
+    before = serialization.loads(plaintext)
+    updates = {
+        name: value for name, value in data.items() if encoded(before, name) != encoded(data, name)
+    }
+    return Changes(updates, set(before) - set(data), before, reads)
