@@ -382,16 +382,27 @@ def concurrent_increments(plan: Plan, names: list[str], work: Path) -> dict[str,
         with gunicorn(name, folder, ["-w", "2", "-k", "gthread", "--threads", "4"]) as port:
             cookie = http_login(port, name)
 
-            def increment(_: int, port: int = port, cookie: str = cookie) -> int:
-                return http_request(port, "GET", "/write", cookie)[0]
+            def increment(_: int, port: int = port, cookie: str = cookie) -> tuple[int, int]:
+                """Send one increment; a 503 asks the client to retry (Retry-After),
+                so retry it, up to 20 times, after a short random pause."""
+                first = status = http_request(port, "GET", "/write", cookie)[0]
+                for _retry in range(20):
+                    if status != 503:
+                        break
+                    time.sleep(random.uniform(0.005, 0.05))
+                    status = http_request(port, "GET", "/write", cookie)[0]
+                return first, status
 
             with ThreadPoolExecutor(16) as pool:
-                statuses = list(pool.map(increment, range(plan.increments)))
+                outcomes = list(pool.map(increment, range(plan.increments)))
             _, text, _ = http_request(port, "GET", "/read", cookie)
+        firsts = [first for first, _ in outcomes]
+        statuses = [final_status for _, final_status in outcomes]
         ok = statuses.count(200)
         final = int(text.split()[-1])
         result[name] = {"sent": plan.increments, "ok": ok, "counter": final,
                         "persisted": final / plan.increments,
+                        "first_try_503": firsts.count(503),
                         "statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))}}
         log(f"increments {name}: {final}/{plan.increments} persisted, {ok} answered 200")
     return result
@@ -499,17 +510,24 @@ def scale(plan: Plan, name: str, work: Path) -> dict[str, Any]:
 
 def _purge_child(name: str, folder: str, table: str, queue: Any) -> None:
     """What ``flask sessions purge`` does: batches until nothing is left."""
+    from flask_strongbox.cli import purge_in_batches
+    from flask_strongbox.settings import Settings
+
     store = apps.make_store(name, folder, table=table)
     store.get("0" * 64, time.time())
-    now, total, batches = time.time(), 0, []
+    batches: list[float] = []
+
+    class Timed:
+        """The store, with each purge batch timed."""
+
+        def purge(self, now: float, limit: int) -> int:
+            t0 = time.monotonic()
+            removed = store.purge(now, limit)
+            batches.append(time.monotonic() - t0)
+            return removed
+
     start = time.monotonic()
-    while True:
-        t0 = time.monotonic()
-        removed = store.purge(now, 500)
-        batches.append(time.monotonic() - t0)
-        if not removed:
-            break
-        total += removed
+    total = purge_in_batches(Timed(), time.time(), Settings().purge_batch)  # type: ignore[arg-type]
     end = time.monotonic()
     queue.put({"purged": total, "purge_seconds": end - start, "start": start, "end": end,
                "batch_max_ms": max(batches) * 1000, "batch_p50_ms": pct(batches, 0.5) * 1000})

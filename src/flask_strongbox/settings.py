@@ -53,7 +53,7 @@ class Settings:
     #: How often one process purges expired records as a side effect of writes.
     purge_interval: timedelta = timedelta(seconds=60)
     #: Records removed per purge batch.
-    purge_batch: int = 500
+    purge_batch: int = 200
     #: Seconds sent in ``Retry-After`` when the store is unavailable.
     retry_after: int = 2
     #: Zero-argument callable returning Unix seconds; tests move time with it.
