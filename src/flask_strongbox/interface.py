@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -261,7 +261,11 @@ class StrongboxSessionInterface(SessionInterface):
             )
             if self.store.replace(tombstone, current.version, now):
                 created = now if login else current.created
-                new_key = self._create(app, session, response, keyring, data, plaintext, now, created)
+                try:
+                    new_key = self._create(app, session, response, keyring, data, plaintext, now, created)
+                except Exception:
+                    self._restore(keyring, current, tombstone.version, now)
+                    raise
                 signals.session_rotated.send(app, handle=new_key, reason="login" if login else "regenerate")
                 return
             _back_off(attempt)
@@ -275,6 +279,16 @@ class StrongboxSessionInterface(SessionInterface):
             changes = changes or self._changes(state, data)
             current, data, plaintext = self._merge(keyring, reread, changes)
         raise SaveConflict(self.settings.save_attempts)
+
+    def _restore(self, keyring: Keyring, record: Record, tombstone_version: int, now: float) -> None:
+        """Put back a record whose id was being rotated away when writing its
+        successor failed: the client is told to retry, so its session must
+        still be there."""
+        try:
+            self.store.replace(replace(record, version=tombstone_version + 1), tombstone_version, now)
+        except StoreUnavailable as exc:
+            logger.error("rotated-away session %s not restored: %s",
+                         keyring.fingerprint(record.key), exc)
 
     def _update(
         self, app: Flask, session: StrongboxSession, response: Response, keyring: Keyring,
