@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,8 @@ from werkzeug.test import TestResponse
 
 from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
+
+from .conftest import FakeClock
 
 SECRET = "t3st-Only-5ecret-Kf8qLm2Zr7Vx1Nw4Hc9Bd6Jp0Sy"
 COOKIE = "session"
@@ -36,18 +37,7 @@ CHROME_LINUX = (
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
-class Clock:
-    """A clock moved by hand; it starts at the real time so the test client,
-    which checks cookie expiry against the real clock, keeps cookies."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+Clock = FakeClock  # the suite's one hand-moved clock
 
 
 class Slow:

@@ -9,7 +9,9 @@ missing service is a failure.
 from __future__ import annotations
 
 import atexit
+import http.client
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -17,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -232,3 +235,34 @@ def postgres_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_url(), autocommit=True, connect_timeout=3) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
+
+
+@dataclass
+class Reply:
+    """One HTTP response, as the session tests need it."""
+
+    status: int
+    body: str
+    cookie: str | None  # the session cookie set: its value; "" cleared; None left alone
+    retry_after: str | None
+
+
+_SESSION_COOKIE = re.compile(r"^session=([^;]*);")
+
+
+def http_get(port: int, path: str, cookie: str | None = None, timeout: float = 15) -> Reply:
+    """GET ``path`` from a server on 127.0.0.1, sending ``session=<cookie>``."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Cookie": f"session={cookie}"} if cookie else {})
+        response = conn.getresponse()
+        body = response.read().decode()
+        found = None
+        for header in response.headers.get_all("Set-Cookie") or ():
+            match = _SESSION_COOKIE.match(header)
+            if match:
+                cleared = not match.group(1) or "Max-Age=0" in header
+                found = "" if cleared else match.group(1)
+        return Reply(response.status, body, found, response.headers.get("Retry-After"))
+    finally:
+        conn.close()

@@ -21,11 +21,6 @@ IDLE = 3600
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def app(store: Store, clock: Clock) -> Flask:
     return make_app(store, clock)
 

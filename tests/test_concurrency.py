@@ -27,11 +27,6 @@ ROUNDS = 30
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def app(store: Store, clock: Clock) -> Flask:
     return make_app(store, clock)
 

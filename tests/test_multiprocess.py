@@ -9,7 +9,6 @@ burst stays a logout.
 
 from __future__ import annotations
 
-import http.client
 import importlib.util
 import os
 import re
@@ -29,7 +28,7 @@ import pytest
 from flask_strongbox import ids
 from flask_strongbox.keys import Keyring
 
-from .services import free_port
+from .services import Reply, free_port, http_get
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 4
@@ -40,34 +39,13 @@ pytestmark = pytest.mark.slow
 
 
 @dataclass
-class Reply:
-    status: int
-    body: str
-    cookie: str | None  # set: the value; "" cleared; None untouched
-    retry_after: str | None
-
-
-@dataclass
 class Server:
     port: int
     database: Path
     secret: str
 
     def get(self, path: str, cookie: str | None = None) -> Reply:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
-        try:
-            conn.request("GET", path, headers={"Cookie": f"session={cookie}"} if cookie else {})
-            response = conn.getresponse()
-            body = response.read().decode()
-            found = None
-            for header in response.headers.get_all("Set-Cookie") or ():
-                match = COOKIE.match(header)
-                if match:
-                    cleared = not match.group(1) or "Max-Age=0" in header
-                    found = "" if cleared else match.group(1)
-            return Reply(response.status, body, found, response.headers.get("Retry-After"))
-        finally:
-            conn.close()
+        return http_get(self.port, path, cookie)
 
     def increment(self, cookie: str) -> Reply:
         """One increment, retried while the server refuses it with a 503."""

@@ -32,11 +32,6 @@ IDLE = 3600  # the default STRONGBOX_IDLE_TIMEOUT
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def app(store: Store, clock: Clock) -> Flask:
     return make_app(store, clock, STRONGBOX_DEVICE_HINTS=True)
 

@@ -11,7 +11,6 @@ cookie by hand, as a browser behind a load balancer would.
 
 from __future__ import annotations
 
-import http.client
 import importlib.util
 import json
 import os
@@ -31,19 +30,12 @@ import pytest
 import redis
 
 from . import services
-from .services import free_port
+from .services import Reply, free_port, http_get
 
 ROOT = Path(__file__).resolve().parent.parent
 COOKIE = re.compile(r"^session=([^;]*);")
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Reply:
-    status: int
-    body: str
-    cookie: str | None  # the value set; "" cleared; None left alone
 
 
 @dataclass
@@ -53,20 +45,7 @@ class Node:
     port: int
 
     def get(self, path: str, cookie: str | None = None) -> Reply:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request("GET", path, headers={"Cookie": f"session={cookie}"} if cookie else {})
-            response = conn.getresponse()
-            body = response.read().decode()
-            found = None
-            for header in response.headers.get_all("Set-Cookie") or ():
-                match = COOKIE.match(header)
-                if match:
-                    cleared = not match.group(1) or "Max-Age=0" in header
-                    found = "" if cleared else match.group(1)
-            return Reply(response.status, body, found)
-        finally:
-            conn.close()
+        return http_get(self.port, path, cookie, timeout=10)
 
     def login(self, name: str) -> str:
         reply = self.get(f"/login/{name}")

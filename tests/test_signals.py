@@ -30,11 +30,6 @@ ALL = {
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def app(store: Store, clock: Clock) -> Flask:
     return make_app(store, clock)
 

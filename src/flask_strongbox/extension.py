@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
@@ -56,7 +57,7 @@ class Strongbox:
 
     def __init__(
         self, app: Flask | None = None, *, store: Store | None = None,
-        clock: Any = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock

@@ -1,0 +1,19 @@
+"""``flask_strongbox.__all__`` lists exactly the public names the package defines."""
+
+from __future__ import annotations
+
+import inspect
+
+import flask_strongbox
+
+
+def test_all_lists_every_public_class_and_function_and_nothing_else() -> None:
+    defined = {
+        name for name, value in vars(flask_strongbox).items()
+        if not name.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__.startswith("flask_strongbox")
+    }
+    modules = {"signals"}
+    assert set(flask_strongbox.__all__) == defined | modules
+    assert all(hasattr(flask_strongbox, name) for name in flask_strongbox.__all__)
