@@ -10,7 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import signals
+from . import signals, users
 from .errors import StoreUnavailable
 from .interface import StrongboxSessionInterface
 from .keys import Keyring
@@ -64,7 +64,7 @@ def stats() -> None:
 def list_sessions(user: str) -> None:
     """List the live sessions of one user."""
     interface = _interface()
-    records = interface.sessions_of(_keyring(), user, interface.clock())
+    records = users.sessions_of(interface.store, _keyring(), user, interface.clock())
     if not records:
         click.echo(f"no live sessions for user {user!r}")
         return
@@ -92,7 +92,7 @@ def revoke(handle: str) -> None:
 def revoke_user(user: str) -> None:
     """End every session of one user."""
     interface = _interface()
-    removed = interface.delete_user(_keyring(), user, interface.clock(), keep=None)
+    removed = users.delete_user(interface.store, _keyring(), user, interface.clock())
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for handle in removed:
         signals.session_revoked.send(app, handle=handle, reason="cli")

@@ -11,7 +11,7 @@ from typing import Any, cast
 from flask import Flask, current_app, has_request_context
 from flask.globals import request_ctx
 
-from . import sealing, signals
+from . import sealing, signals, users
 from .audit import logger
 from .errors import ConfigurationError, StoreUnavailable
 from .interface import Loaded, StrongboxSessionInterface
@@ -100,7 +100,7 @@ class Strongbox:
         interface, keyring = _runtime()
         now = interface.clock()
         current = _current_key()
-        records = interface.sessions_of(keyring, user, now)
+        records = users.sessions_of(interface.store, keyring, user, now)
         return [_info(keyring, record, current) for record in records]
 
     def revoke(self, handle: str, *, user: object = _ANY_USER) -> bool:
@@ -112,7 +112,7 @@ class Strongbox:
         if user is None:
             return False
         if user is not _ANY_USER:
-            owned = interface.sessions_of(keyring, user, interface.clock())
+            owned = users.sessions_of(interface.store, keyring, user, interface.clock())
             if handle not in {r.key for r in owned}:
                 return False
         if not interface.store.delete(handle):
@@ -125,7 +125,7 @@ class Strongbox:
         current request's ("sign out everywhere else"). Returns how many."""
         interface, keyring = _runtime()
         keep = _current_key() if keep_current else None
-        removed = interface.delete_user(keyring, user, interface.clock(), keep=keep)
+        removed = users.delete_user(interface.store, keyring, user, interface.clock(), keep=keep)
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         for handle in removed:
             signals.session_revoked.send(app, handle=handle, reason="revoked with all of user")

@@ -11,14 +11,12 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
-from werkzeug.datastructures import Headers
 
-from . import devices, ids, sealing, serialization, signals
+from . import cookies, devices, ids, sealing, serialization, signals, users
 from .audit import RejectionLog, logger
 from .changes import Changes, TrackedData, changes_of, immutable
 from .errors import SaveConflict, SessionTooLarge, StoreUnavailable
@@ -36,8 +34,6 @@ TOMBSTONE_SECONDS = 60.0
 #: Keys that say how to keep a session, not what it holds: a session with only
 #: these is empty, so the tutorial's ``session.pop("user")`` is a full logout.
 _MARKERS = frozenset({"_permanent"})
-_RESPONSE_SPECIFIC = {"set-cookie", "location", "content-type", "content-length", "etag",
-                      "last-modified", "content-encoding", "content-range"}
 
 
 @dataclass
@@ -90,25 +86,6 @@ class StrongboxSessionInterface(SessionInterface):
         self._keyring = (source, keyring)
         return keyring
 
-    # -- per-user index --------------------------------------------------------
-
-    def sessions_of(self, keyring: Keyring, user: object, now: float) -> list[Record]:
-        """The live records of ``user``, oldest first, including those indexed
-        under a fallback key before a ``SECRET_KEY`` rotation."""
-        found = {
-            record.key: record
-            for keyset in keyring.sets
-            for record in self.store.sessions_of(ids.identity_key(keyset, user), now)
-        }
-        return sorted(found.values(), key=lambda r: (r.created, r.key))
-
-    def delete_user(self, keyring: Keyring, user: object, now: float, keep: str | None) -> list[str]:
-        """Remove every record of ``user`` but ``keep``, under every key."""
-        return [
-            key for keyset in keyring.sets
-            for key in self.store.delete_user(ids.identity_key(keyset, user), now, keep=keep)
-        ]
-
     # -- open ------------------------------------------------------------------
 
     def open_session(self, app: Flask, request: Request) -> StrongboxSession | None:
@@ -155,7 +132,7 @@ class StrongboxSessionInterface(SessionInterface):
         if not isinstance(session, StrongboxSession):
             return  # open_session failed (say, a refused SECRET_KEY): nothing to save
         if session.accessed:
-            _vary_on_cookie(response)
+            cookies.vary_on_cookie(response)
         if session.failed or not session.loaded:
             return
         try:
@@ -163,12 +140,12 @@ class StrongboxSessionInterface(SessionInterface):
         except SaveConflict as exc:
             session.failed = True
             logger.warning("session not saved: %s", exc.detail)
-            self._respond_unavailable(app, response, exc)
+            cookies.become_error(app, response, exc)
         except StoreUnavailable as exc:
             session.failed = True
             exc.retry_after = self.settings.retry_after
             logger.error("session not saved: %s", exc)
-            self._respond_unavailable(app, response, exc)
+            cookies.become_error(app, response, exc)
         except Exception:
             session.failed = True  # Flask calls save again for its error page: don't
             raise
@@ -185,9 +162,9 @@ class StrongboxSessionInterface(SessionInterface):
             if state is not None and state.record is not None:
                 self.store.delete(state.key)
                 signals.session_destroyed.send(app, handle=state.key, reason="emptied")
-                self._delete_cookie(app, response)
+                cookies.delete_session_cookie(self, app, response)
             elif state is not None and state.expired and not state.rotated:
-                self._delete_cookie(app, response)
+                cookies.delete_session_cookie(self, app, response)
             return
         if (
             state is not None and state.record is not None and not session.modified
@@ -238,9 +215,9 @@ class StrongboxSessionInterface(SessionInterface):
         if not self.store.create(record):
             raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
         signals.session_created.send(app, handle=key, reason="new")
-        self._set_cookie(app, response, keyring, sid, bool(data.get("_permanent")), expires)
+        cookies.set_session_cookie(self, app, response, keyring, sid, bool(data.get("_permanent")), expires)
         if record.user is not None:
-            self._enforce_cap(app, record.user, key, now)
+            users.enforce_cap(app, self.store, self.settings.max_sessions_per_user, record.user, key, now)
         self._maybe_purge(now)
         return key
 
@@ -274,7 +251,7 @@ class StrongboxSessionInterface(SessionInterface):
                 if login:  # the old session ended meanwhile; the login still stands
                     self._create(app, session, response, keyring, data, plaintext, now, created=now)
                 elif reread is None:
-                    self._delete_cookie(app, response)
+                    cookies.delete_session_cookie(self, app, response)
                 return
             changes = changes or self._changes(state, data)
             current, data, plaintext = self._merge(keyring, reread, changes)
@@ -309,7 +286,7 @@ class StrongboxSessionInterface(SessionInterface):
                 user=current.user, info=current.info,
             )
             if self.store.replace(record, current.version, now):
-                self._set_cookie(app, response, keyring, state.sid, permanent, expires)
+                cookies.set_session_cookie(self, app, response, keyring, state.sid, permanent, expires)
                 return
             _back_off(attempt)
             reread = self.store.get(state.key, now)
@@ -317,7 +294,7 @@ class StrongboxSessionInterface(SessionInterface):
                 # Destroyed (logout, revoke, expiry) or rotated after we loaded
                 # it: never resurrect it.
                 if reread is None:
-                    self._delete_cookie(app, response)
+                    cookies.delete_session_cookie(self, app, response)
                 return
             changes = changes or self._changes(state, data)
             current, data, plaintext = self._merge(keyring, reread, changes)
@@ -354,12 +331,12 @@ class StrongboxSessionInterface(SessionInterface):
         throttle = min(self.settings.touch_interval.total_seconds(), ttl / 10)
         if expires - record.expires >= throttle:
             if not self.store.touch(state.key, now, expires, now):
-                self._delete_cookie(app, response)
+                cookies.delete_session_cookie(self, app, response)
                 return
         else:
             expires = record.expires
         if permanent:
-            self._set_cookie(app, response, keyring, state.sid, permanent, expires)
+            cookies.set_session_cookie(self, app, response, keyring, state.sid, permanent, expires)
 
     # -- pieces ----------------------------------------------------------------
 
@@ -393,19 +370,6 @@ class StrongboxSessionInterface(SessionInterface):
         hint = devices.describe(request.headers.get("User-Agent"))
         return sealing.seal(keyring, hint.encode(), key, purpose=b"|info")
 
-    def _enforce_cap(self, app: Flask, user: str, keep: str, now: float) -> None:
-        cap = self.settings.max_sessions_per_user
-        if cap is None:
-            return
-        # Keep the newest ``cap`` by (created, key), the order every process
-        # sees: two logins racing each revoke only what is older than both,
-        # never each other's. The session just written is never revoked here
-        # (if it is not listed, a newer one has revoked it already).
-        sessions = self.store.sessions_of(user, now)
-        for record in sessions[: max(0, len(sessions) - cap)]:
-            if record.key != keep and self.store.delete(record.key):
-                signals.session_revoked.send(app, handle=record.key, reason="session cap")
-
     def _maybe_purge(self, now: float) -> None:
         # A store whose server expires records itself (Redis TTL) needs no
         # purge on the request path; ``flask sessions purge`` still tidies it.
@@ -431,51 +395,6 @@ class StrongboxSessionInterface(SessionInterface):
     def _reject(self, app: Flask, reason: str, handle: str | None = None) -> None:
         self.rejections.record(reason, self.clock())
         signals.session_rejected.send(app, handle=handle, reason=reason)
-
-    def _cookie_options(self, app: Flask) -> dict[str, Any]:
-        return {
-            "domain": self.get_cookie_domain(app), "path": self.get_cookie_path(app),
-            "secure": self.get_cookie_secure(app), "samesite": self.get_cookie_samesite(app),
-            "httponly": self.get_cookie_httponly(app),
-            "partitioned": self.get_cookie_partitioned(app),
-        }
-
-    def _set_cookie(
-        self, app: Flask, response: Response, keyring: Keyring, sid: bytes, permanent: bool,
-        expires: float,
-    ) -> None:
-        response.set_cookie(
-            self.get_cookie_name(app), ids.sign(keyring, sid),
-            expires=datetime.fromtimestamp(expires, timezone.utc) if permanent else None,
-            **self._cookie_options(app),
-        )
-        _vary_on_cookie(response)
-
-    def _delete_cookie(self, app: Flask, response: Response) -> None:
-        response.delete_cookie(self.get_cookie_name(app), **self._cookie_options(app))
-        _vary_on_cookie(response)
-
-    def _respond_unavailable(self, app: Flask, response: Response, exc: StoreUnavailable) -> None:
-        """Turn the finished response into the app's 503 page in place: the
-        session interface cannot replace the response object."""
-        error = app.make_response(app.handle_http_exception(exc))
-        headers = Headers([(k, v) for k, v in response.headers if k.lower() not in _RESPONSE_SPECIFIC])
-        for name, value in error.headers:
-            if name.lower() not in ("content-length", "set-cookie"):
-                headers.set(name, value)
-        response.headers = headers
-        response.status_code = error.status_code
-        response.set_data(error.get_data())
-
-
-def _vary_on_cookie(response: Response) -> None:
-    """``response.vary.add("Cookie")``, without parsing and re-serializing the
-    header on every request that reads its session."""
-    vary = response.headers.get("Vary")
-    if not vary:
-        response.headers["Vary"] = "Cookie"
-    elif not any(part.strip().lower() == "cookie" for part in vary.split(",")):
-        response.headers["Vary"] = f"{vary}, Cookie"
 
 
 def _back_off(attempt: int) -> None:

@@ -15,13 +15,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import StoreUnavailable
 from .base import Record, StoreStats
-
-#: redis-py and valkey-py clients share no base class; both are accepted.
-Client = Any
+from .redis_urls import Client, client_factory, redact
 
 # Matched by class name, so redis-py's and valkey-py's parallel exception trees
 # (and the builtins of the same names) all mean "the server can't answer now".
@@ -146,9 +143,9 @@ class RedisStore:
         :param socket_timeout: seconds to wait for a connection or an answer.
         :raises ValueError: if the URL's scheme is not one of these.
         """
-        build, secrets = _client_factory(url, socket_timeout)
+        build, secrets = client_factory(url, socket_timeout)
         store = cls.__new__(cls)
-        store._setup(build, prefix, _redact(url), secrets)
+        store._setup(build, prefix, redact(url), secrets)
         return store
 
     def __repr__(self) -> str:
@@ -386,62 +383,6 @@ def _record(key: str, fields: dict[bytes, bytes]) -> Record:
         expires=float(fields[b"expires"]), absolute_expires=float(fields[b"absolute_expires"]),
         user=None if user is None else user.decode(), info=fields.get(b"info"),
     )
-
-
-def _client_factory(url: str, timeout: float) -> tuple[Callable[[], Client], list[str]]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    user, _, password = (unquote(p) for p in userinfo.partition(":"))
-    secrets = [s for s in (password, *parse_qs(parts.query).get("password", [])) if s]
-    opts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-    if scheme in ("redis", "rediss", "unix"):
-        from redis import Redis
-
-        return lambda: Redis.from_url(url, retry=_retry(), **opts), secrets
-    nodes = [_host_port(h, scheme) for h in hosts.split(",")]
-    path = [p for p in parts.path.split("/") if p]
-    auth = {"username": user or None, "password": password or None, "retry": _retry(), **opts}
-    if scheme in ("redis+cluster", "rediss+cluster") and path in ([], ["0"]):
-        from redis.cluster import ClusterNode, RedisCluster
-
-        # redis-py leaves ClusterNode, Sentinel and master_for unannotated.
-        startup = [ClusterNode(*node) for node in nodes]  # type: ignore[no-untyped-call]
-        tls = scheme == "rediss+cluster"
-        return lambda: RedisCluster(startup_nodes=startup, ssl=tls, **auth), secrets
-    if scheme == "redis+sentinel" and len(path) in (1, 2):
-        from redis.sentinel import Sentinel
-
-        sentinel = Sentinel(nodes, sentinel_kwargs={**opts, "retry": _retry()}, **opts)  # type: ignore[no-untyped-call]
-        db = int(path[1]) if len(path) == 2 else 0
-        return lambda: sentinel.master_for(path[0], db=db, **auth), secrets  # type: ignore[no-untyped-call]
-    raise ValueError(
-        f"cannot use {_redact(url)!r} as a Redis store; the forms are redis://host:port/db, "
-        "rediss://..., unix:///path, redis+sentinel://host:port,.../service_name/db and "
-        "redis+cluster://host:port,... (database 0 only)"
-    )
-
-
-def _retry() -> Any:
-    """Three quick attempts: redis-py's default of eleven, each waiting up to
-    ``socket_timeout``, would hold a request for half a minute before its 503."""
-    from redis.backoff import ExponentialWithJitterBackoff
-    from redis.retry import Retry
-
-    return Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.01), retries=2)
-
-
-def _host_port(text: str, scheme: str) -> tuple[str, int]:
-    parts = urlsplit("//" + text)
-    if not parts.hostname:
-        raise ValueError(f"no host in the {scheme}:// URL")
-    return parts.hostname, parts.port or (26379 if "sentinel" in scheme else 6379)
-
-
-def _redact(url: str) -> str:
-    """The URL without user, password or query, for logs and ``repr``."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def _describe(client: Client) -> str:

@@ -1,0 +1,75 @@
+"""What a save writes onto the response: the session cookie, ``Vary``, or
+the store-unavailable page in place of the app's answer."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Flask, Response
+from flask.sessions import SessionInterface
+from werkzeug.datastructures import Headers
+
+from . import ids
+from .errors import StoreUnavailable
+from .keys import Keyring
+
+#: Headers that describe the app's own answer and must not survive its
+#: replacement by the 503 page.
+_RESPONSE_SPECIFIC = frozenset({
+    "set-cookie", "location", "content-type", "content-length", "etag", "last-modified",
+    "content-encoding", "content-range",
+})
+
+
+def _options(interface: SessionInterface, app: Flask) -> dict[str, Any]:
+    """Flask's ``SESSION_COOKIE_*`` attributes, the same for setting and clearing."""
+    return {
+        "domain": interface.get_cookie_domain(app), "path": interface.get_cookie_path(app),
+        "secure": interface.get_cookie_secure(app), "samesite": interface.get_cookie_samesite(app),
+        "httponly": interface.get_cookie_httponly(app),
+        "partitioned": interface.get_cookie_partitioned(app),
+    }
+
+
+def set_session_cookie(
+    interface: SessionInterface, app: Flask, response: Response, keyring: Keyring, sid: bytes,
+    permanent: bool, expires: float,
+) -> None:
+    """Send the signed id; a permanent session's cookie expires with it."""
+    response.set_cookie(
+        interface.get_cookie_name(app), ids.sign(keyring, sid),
+        expires=datetime.fromtimestamp(expires, timezone.utc) if permanent else None,
+        **_options(interface, app),
+    )
+    vary_on_cookie(response)
+
+
+def delete_session_cookie(interface: SessionInterface, app: Flask, response: Response) -> None:
+    """Clear the cookie with the attributes it was set with, or the browser keeps it."""
+    response.delete_cookie(interface.get_cookie_name(app), **_options(interface, app))
+    vary_on_cookie(response)
+
+
+def vary_on_cookie(response: Response) -> None:
+    """``response.vary.add("Cookie")``, without parsing and re-serializing the
+    header on every request that reads its session."""
+    vary = response.headers.get("Vary")
+    if not vary:
+        response.headers["Vary"] = "Cookie"
+    elif not any(part.strip().lower() == "cookie" for part in vary.split(",")):
+        response.headers["Vary"] = f"{vary}, Cookie"
+
+
+def become_error(app: Flask, response: Response, exc: StoreUnavailable) -> None:
+    """Turn the finished response into the app's 503 page in place (a session
+    interface cannot replace the response object): its status, body and
+    ``Retry-After``, none of its cookies, and the app's other headers kept."""
+    error = app.make_response(app.handle_http_exception(exc))
+    headers = Headers([(k, v) for k, v in response.headers if k.lower() not in _RESPONSE_SPECIFIC])
+    for name, value in error.headers:
+        if name.lower() not in ("content-length", "set-cookie"):
+            headers.set(name, value)
+    response.headers = headers
+    response.status_code = error.status_code
+    response.set_data(error.get_data())

@@ -1,0 +1,68 @@
+"""Redis and Valkey URLs to clients: standalone, TLS, socket, Sentinel, Cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+#: redis-py and valkey-py clients share no base class; both are accepted.
+Client = Any
+
+
+def client_factory(url: str, timeout: float) -> tuple[Callable[[], Client], list[str]]:
+    """A function that builds the client a URL names (nothing connects yet), and
+    the secrets in the URL, to be masked in every message."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    user, _, password = (unquote(p) for p in userinfo.partition(":"))
+    secrets = [s for s in (password, *parse_qs(parts.query).get("password", [])) if s]
+    opts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if scheme in ("redis", "rediss", "unix"):
+        from redis import Redis
+
+        return lambda: Redis.from_url(url, retry=_retry(), **opts), secrets
+    nodes = [_host_port(h, scheme) for h in hosts.split(",")]
+    path = [p for p in parts.path.split("/") if p]
+    auth = {"username": user or None, "password": password or None, "retry": _retry(), **opts}
+    if scheme in ("redis+cluster", "rediss+cluster") and path in ([], ["0"]):
+        from redis.cluster import ClusterNode, RedisCluster
+
+        # redis-py leaves ClusterNode, Sentinel and master_for unannotated.
+        startup = [ClusterNode(*node) for node in nodes]  # type: ignore[no-untyped-call]
+        tls = scheme == "rediss+cluster"
+        return lambda: RedisCluster(startup_nodes=startup, ssl=tls, **auth), secrets
+    if scheme == "redis+sentinel" and len(path) in (1, 2):
+        from redis.sentinel import Sentinel
+
+        sentinel = Sentinel(nodes, sentinel_kwargs={**opts, "retry": _retry()}, **opts)  # type: ignore[no-untyped-call]
+        db = int(path[1]) if len(path) == 2 else 0
+        return lambda: sentinel.master_for(path[0], db=db, **auth), secrets  # type: ignore[no-untyped-call]
+    raise ValueError(
+        f"cannot use {redact(url)!r} as a Redis store; the forms are redis://host:port/db, "
+        "rediss://..., unix:///path, redis+sentinel://host:port,.../service_name/db and "
+        "redis+cluster://host:port,... (database 0 only)"
+    )
+
+
+def _retry() -> Any:
+    """Three quick attempts: redis-py's default of eleven, each waiting up to
+    ``socket_timeout``, would hold a request for half a minute before its 503."""
+    from redis.backoff import ExponentialWithJitterBackoff
+    from redis.retry import Retry
+
+    return Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.01), retries=2)
+
+
+def _host_port(text: str, scheme: str) -> tuple[str, int]:
+    parts = urlsplit("//" + text)
+    if not parts.hostname:
+        raise ValueError(f"no host in the {scheme}:// URL")
+    return parts.hostname, parts.port or (26379 if "sentinel" in scheme else 6379)
+
+
+def redact(url: str) -> str:
+    """The URL without user, password or query, for logs and ``repr``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
