@@ -24,7 +24,7 @@ from flask_strongbox.stores.memory import MemoryStore
 from flask_strongbox.stores.redis import RedisStore
 
 from . import test_store_contract as contract
-from .services import RedisServer, free_port, redis_cluster
+from .services import RedisServer, free_port, redis_cluster, redis_store
 from .test_store_contract import NOW, make_record
 
 T = TypeVar("T")
@@ -368,3 +368,23 @@ def test_a_server_that_never_answers_is_unavailable_within_seconds() -> None:
         with pytest.raises(StoreUnavailable, match="in time"):
             store.get(secrets.token_hex(32), NOW)
         assert time.monotonic() - started < 3
+
+
+def test_a_clock_jump_never_crashes_and_expiry_follows_the_clock() -> None:
+    """The app's clock jumps back an hour, then forward past the idle
+    timeout: requests keep working, writes under the jumped clock get a
+    positive TTL, and the session ends when the clock says it has."""
+    from .conftest import FakeClock
+    from .test_behaviour import make_app
+
+    for store in redis_store():
+        clock = FakeClock()
+        client = make_app(store, clock).test_client()
+        assert client.post("/put", json={"user": "alice", "n": 1}).status_code == 200
+        clock.advance(-3600)
+        assert client.get("/get/n").json == {"value": "1"}
+        assert client.post("/put", json={"n": 2}).status_code == 200
+        clock.advance(3600 + 3601)  # past the one-hour idle timeout of the last write
+        assert client.get("/get/n").json == {"value": "None"}
+        assert client.post("/put", json={"n": 3}).status_code == 200
+        assert client.get("/get/n").json == {"value": "3"}
