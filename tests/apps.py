@@ -23,7 +23,7 @@ from werkzeug.test import TestResponse
 from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
 
-from .conftest import FakeClock
+from .doubles import FakeClock
 
 SECRET = "t3st-Only-5ecret-Kf8qLm2Zr7Vx1Nw4Hc9Bd6Jp0Sy"
 COOKIE = "session"

@@ -13,26 +13,11 @@ from pathlib import Path
 import pytest
 
 from flask_strongbox.stores.base import Store
-from flask_strongbox.stores.memory import MemoryStore
-from flask_strongbox.stores.sqlite import SQLiteStore
 
-from . import services
+from .doubles import FakeClock
+from .hostile import Target, make_target
 from .log_guard import no_secrets_in_logs  # noqa: F401 - autouse: no test may log a secret
-
-STORES = ["memory", "sqlite", "redis", "postgres"]
-
-
-def make_store(name: str, tmp_path: Path) -> Iterator[Store]:
-    if name == "memory":
-        yield MemoryStore()
-    elif name == "sqlite":
-        store = SQLiteStore(tmp_path / "sessions.sqlite3")
-        yield store
-        store.close()
-    elif name == "redis":
-        yield from services.redis_store()
-    else:
-        yield from services.postgres_store()
+from .services import STORES, make_store
 
 
 @pytest.fixture(params=STORES)
@@ -40,54 +25,19 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     yield from make_store(request.param, tmp_path)
 
 
-@pytest.fixture(params=STORES)
-def store_name(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
-
-
-class FakeClock:
-    """A clock the test moves by hand. It starts at the real time so the test
-    client, which checks cookie expiry against the real clock, keeps cookies."""
-
-    def __init__(self) -> None:
-        import time
-
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class CountingStore:
-    """Wraps a real store and counts calls per method: a spy, not a fake."""
-
-    def __init__(self, inner: Store) -> None:
-        from collections import Counter
-
-        self.inner = inner
-        self.name = inner.name
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, method: str):  # type: ignore[no-untyped-def]
-        target = getattr(self.inner, method)
-        if not callable(target):
-            return target
-
-        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-            self.calls[method] += 1
-            return target(*args, **kwargs)
-
-        return counted
-
-    @property
-    def writes(self) -> int:
-        return sum(self.calls[m] for m in ("create", "replace", "touch", "delete", "delete_user"))
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(scope="module", params=STORES)
+def shared_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """One store per test module and store kind: each test has its own app and
+    sessions in it, and counts records relative to where it started."""
+    yield from make_store(request.param, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.fixture
+def target(shared_store: Store) -> Target:
+    """A fresh hostile-input app on the module's shared store."""
+    return make_target(shared_store)

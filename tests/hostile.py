@@ -22,7 +22,7 @@ from flask_strongbox import Strongbox, ids
 from flask_strongbox.keys import Keyring
 from flask_strongbox.stores.base import Record, Store
 
-from .conftest import CountingStore, FakeClock
+from .doubles import CountingStore, FakeClock
 
 SECRET = "Wq7vN2kR9xLp4TzB8mYc3HsJ6dFg1AeU0oQi5rEt"
 OLD_SECRET = "Zk4Jm8Pw2Qs6Vx0Ty3Nb7Lc1Hd5Rf9Ga2Ue6Io8"
@@ -175,3 +175,4 @@ def set_cookie(response: TestResponse) -> str | None:
             cleared = not match.group(1) or "Max-Age=0" in header
             found = "" if cleared else match.group(1)
     return found
+

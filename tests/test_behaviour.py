@@ -13,7 +13,7 @@ from markupsafe import Markup
 from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
 
-from .conftest import CountingStore, FakeClock
+from .doubles import CountingStore, FakeClock
 
 SECRET = "k3Lr9QwP2xZt8NvB5mYc1HsJ6dFg0AeU"
 

@@ -20,9 +20,9 @@ import pytest
 from flask_strongbox import ids
 from flask_strongbox.keys import Keyring, KeySet
 
-from .conftest import STORES, make_store
 from .hostile import OLD_SECRET, SECRET, Target, make_target, set_cookie
 from .log_guard import no_secrets_in_logs, secret_shaped
+from .services import STORES, make_store
 
 pytestmark = pytest.mark.usefixtures(no_secrets_in_logs.__name__)
 

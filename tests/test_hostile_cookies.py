@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -27,26 +27,19 @@ from flask_strongbox import ids
 from flask_strongbox.keys import Keyring
 from flask_strongbox.stores.base import Store
 
-from .conftest import STORES, make_store
-from .hostile import OLD_SECRET, SECRET, Target, make_target, set_cookie
+from .hostile import (
+    OLD_SECRET,
+    SECRET,
+    Target,
+    make_target,
+    set_cookie,
+)
 from .log_guard import no_secrets_in_logs
 
 pytestmark = pytest.mark.usefixtures(no_secrets_in_logs.__name__)
 
 VICTIM = {"user": "alice"}
 _B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-@pytest.fixture(scope="module", params=STORES)
-def shared_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """One store per module: each test has its own app and its own sessions
-    in it, and counts records relative to where it started."""
-    yield from make_store(request.param, tmp_path_factory.mktemp(request.param))
-
-
-@pytest.fixture
-def target(shared_store: Store) -> Target:
-    return make_target(shared_store)
 
 
 @dataclass

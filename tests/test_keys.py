@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask, session
@@ -20,18 +19,18 @@ from flask_strongbox import ConfigurationError, MemoryStore, Strongbox, ids, sea
 from flask_strongbox.keys import Keyring, KeySet, derive
 from flask_strongbox.stores.base import Store
 
-from .conftest import STORES, make_store
-from .hostile import OLD_SECRET, SECRET, Target, make_target, set_cookie
+from .hostile import (
+    OLD_SECRET,
+    SECRET,
+    Target,
+    make_target,
+    set_cookie,
+)
 from .log_guard import no_secrets_in_logs
 
 pytestmark = pytest.mark.usefixtures(no_secrets_in_logs.__name__)
 
 PURPOSES = ("cookie", "lookup", "seal", "identity", "log")
-
-
-@pytest.fixture(scope="module", params=STORES)
-def shared_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    yield from make_store(request.param, tmp_path_factory.mktemp(request.param))
 
 
 @pytest.fixture

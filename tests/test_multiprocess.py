@@ -9,13 +9,9 @@ burst stays a logout.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import secrets
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +24,7 @@ import pytest
 from flask_strongbox import ids
 from flask_strongbox.keys import Keyring
 
-from .services import Reply, free_port, http_get
+from .services import Reply, gunicorn, http_get
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 4
@@ -79,50 +75,12 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if importlib.util.find_spec("gunicorn") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("gunicorn is not installed (CI=true: the multi-process test must run)")
-        pytest.skip("gunicorn is not installed: pip install -e '.[dev]'")
     folder = tmp_path_factory.mktemp("multiprocess")
     database = folder / "sessions.sqlite3"
-    port = free_port()
     secret = secrets.token_urlsafe(32)
-    env = {
-        **os.environ,
-        "STRONGBOX_STORE": f"sqlite:///{database}",
-        "SECRET_KEY": secret,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    log = (folder / "gunicorn.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
-         "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--timeout", "30",
-         "--graceful-timeout", "5", "tests.wsgi_counter:create_app()"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    live = Server(port, database, secret)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"gunicorn exited:\n{(folder / 'gunicorn.log').read_text()}")
-            try:
-                if live.get("/dump").status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gunicorn never answered:\n{(folder / 'gunicorn.log').read_text()}")
-            time.sleep(0.1)
-        yield live
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    env = {"STRONGBOX_STORE": f"sqlite:///{database}", "SECRET_KEY": secret}
+    with gunicorn("tests.wsgi_counter:create_app()", folder, env, workers=WORKERS, ready="/dump") as port:
+        yield Server(port, database, secret)
 
 
 def test_every_concurrent_increment_is_persisted(server: Server) -> None:

@@ -374,7 +374,7 @@ def test_a_clock_jump_never_crashes_and_expiry_follows_the_clock() -> None:
     """The app's clock jumps back an hour, then forward past the idle
     timeout: requests keep working, writes under the jumped clock get a
     positive TTL, and the session ends when the clock says it has."""
-    from .conftest import FakeClock
+    from .doubles import FakeClock
     from .test_behaviour import make_app
 
     for store in redis_store():

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,16 @@ from hypothesis import strategies as st
 
 from flask_strongbox import SessionTooLarge, sealing, serialization
 from flask_strongbox.keys import Keyring
-from flask_strongbox.stores.base import Store
 
-from .conftest import STORES, make_store
-from .hostile import OLD_SECRET, Target, make_target, nested, set_cookie
+from .hostile import (
+    OLD_SECRET,
+    Target,
+    make_target,
+    nested,
+    set_cookie,
+)
 from .log_guard import no_secrets_in_logs
+from .services import make_store
 
 pytestmark = pytest.mark.usefixtures(no_secrets_in_logs.__name__)
 
@@ -39,18 +43,6 @@ _pickle = importlib.import_module("pickle")
 _pickletools = importlib.import_module("pickletools")
 
 ALICE = {"user": "alice"}
-
-
-@pytest.fixture(scope="module", params=STORES)
-def shared_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """One store per module: each test has its own app and its own sessions
-    in it, and counts records relative to where it started."""
-    yield from make_store(request.param, tmp_path_factory.mktemp(request.param))
-
-
-@pytest.fixture
-def target(shared_store: Store) -> Target:
-    return make_target(shared_store)
 
 
 @pytest.fixture

@@ -11,14 +11,9 @@ cookie by hand, as a browser behind a load balancer would.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 import secrets
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -30,7 +25,7 @@ import pytest
 import redis
 
 from . import services
-from .services import Reply, free_port, http_get
+from .services import Reply, gunicorn, http_get
 
 ROOT = Path(__file__).resolve().parent.parent
 COOKIE = re.compile(r"^session=([^;]*);")
@@ -63,51 +58,12 @@ class Node:
 def serving(folder: Path, count: int = 2, **env: str) -> Iterator[list[Node]]:
     """``count`` gunicorn servers of ``tests.wsgi_shared`` with ``env`` and one
     ``SECRET_KEY``; stopped (terminate, then kill) on exit."""
-    secret = secrets.token_urlsafe(32)
-    environ = {
-        **os.environ, **env, "SECRET_KEY": secret,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
+    env = {**env, "SECRET_KEY": secrets.token_urlsafe(32)}
     with ExitStack() as stack:
-        servers = []
-        for i in range(count):
-            port = free_port()
-            log = stack.enter_context((folder / f"gunicorn-{i}.log").open("wb"))
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "sync",
-                 "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--timeout", "30",
-                 "--graceful-timeout", "5", "tests.wsgi_shared:create_app()"],
-                env=environ, stdout=log, stderr=subprocess.STDOUT,
-            )
-            stack.callback(_stop, process)
-            servers.append((Node(port), process, folder / f"gunicorn-{i}.log"))
-        deadline = time.monotonic() + 20
-        for node, process, log_path in servers:
-            _wait_ready(node, process, log_path, deadline)
-        yield [node for node, _, _ in servers]
-
-
-def _wait_ready(node: Node, process: subprocess.Popen[bytes], log: Path, deadline: float) -> None:
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"gunicorn exited:\n{log.read_text()}")
-        try:
-            if node.get("/health").status == 200:
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gunicorn never answered:\n{log.read_text()}")
-        time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        yield [
+            Node(stack.enter_context(gunicorn("tests.wsgi_shared:create_app()", folder, env)))
+            for _ in range(count)
+        ]
 
 
 def _with_search_path(url: str, schema: str) -> str:
@@ -137,8 +93,6 @@ def _on_postgres(folder: Path) -> Iterator[list[Node]]:
 
 @pytest.fixture(scope="module", params=["redis", "postgres"])
 def nodes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
-    if importlib.util.find_spec("gunicorn") is None:
-        services.unavailable("gunicorn is not installed: pip install -e '.[dev]'")
     folder = tmp_path_factory.mktemp(f"shared-{request.param}")
     yield from (_on_redis if request.param == "redis" else _on_postgres)(folder)
 

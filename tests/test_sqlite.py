@@ -11,7 +11,7 @@ from flask import Flask, session
 
 from flask_strongbox import SQLiteStore, StoreUnavailable, Strongbox
 
-from .conftest import FakeClock
+from .doubles import FakeClock
 from .tutorial import make_app
 
 

@@ -25,8 +25,8 @@ from werkzeug.test import EnvironBuilder
 from flask_strongbox import ids
 from flask_strongbox.keys import Keyring
 
-from .conftest import STORES, make_store
 from .hostile import SECRET, Target, make_target
+from .services import STORES, make_store
 
 PAIRS = 3_000
 WARM_UP = 300

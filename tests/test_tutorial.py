@@ -10,7 +10,7 @@ from flask import Flask
 
 from flask_strongbox.stores.base import Store
 
-from .conftest import CountingStore, FakeClock
+from .doubles import CountingStore, FakeClock
 from .tutorial import make_app
 
 COOKIE = re.compile(r"session=([A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43});")
