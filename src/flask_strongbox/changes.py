@@ -5,79 +5,17 @@ Change detection compares content, so a nested mutation such as
 compare-and-swap conflict, the save re-applies only this request's changes to
 the newer record: keys written blind merge (the last writer wins), but a key
 the request read and then changed must not have moved meanwhile, or its new
-value was computed from a stale one.
+value was computed from a stale one. The session notes which keys a view
+read (:attr:`StrongboxSession.reads <flask_strongbox.StrongboxSession.reads>`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from . import serialization
 from .errors import SaveConflict
-
-
-class TrackedData(dict[str, Any]):
-    """Loaded session data that notes which keys the view reads.
-
-    On a save conflict, a key this request only wrote is re-applied (last writer
-    wins), but a key it read and rewrote (``session["n"] += 1``) depends on a
-    value that may have changed meanwhile: re-applying it would lose the other
-    request's update, so the save refuses instead.
-    """
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        super().__init__(data)
-        self.reads: set[str] | None = set()
-
-    def _read(self, key: object) -> None:
-        if self.reads is not None and isinstance(key, str):
-            self.reads.add(key)
-
-    def __getitem__(self, key: str) -> Any:
-        self._read(key)
-        return super().__getitem__(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self._read(key)
-        return super().get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        self._read(key)
-        return super().__contains__(key)
-
-    def pop(self, key: str, *default: Any) -> Any:
-        self._read(key)
-        return super().pop(key, *default)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        self._read(key)
-        return super().setdefault(key, default)
-
-    def _read_all(self) -> None:
-        self.reads = None
-
-    def __iter__(self) -> Iterator[str]:
-        self._read_all()
-        return super().__iter__()
-
-    def keys(self) -> Any:
-        self._read_all()
-        return super().keys()
-
-    def values(self) -> Any:
-        self._read_all()
-        return super().values()
-
-    def items(self) -> Any:
-        self._read_all()
-        return super().items()
-
-    def copy(self) -> dict[str, Any]:
-        self._read_all()
-        return dict(super().items())
-
 
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
 

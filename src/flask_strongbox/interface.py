@@ -18,7 +18,7 @@ from flask.sessions import SessionInterface, SessionMixin
 
 from . import cookies, devices, ids, sealing, serialization, signals, users
 from .audit import RejectionLog, logger
-from .changes import Changes, TrackedData, changes_of, immutable
+from .changes import Changes, changes_of, immutable
 from .errors import SaveConflict, SessionTooLarge, StoreUnavailable
 from .keys import Keyring, KeySet, check_production_secrets
 from .session import StrongboxSession
@@ -48,9 +48,6 @@ class Loaded:
     identity: Any = None
     expired: bool = False
     rotated: bool = False
-    #: The keys the view read (``None``: it iterated over the session, so all),
-    #: noted when the save starts.
-    reads: frozenset[str] | None = frozenset()
 
 
 class StrongboxSessionInterface(SessionInterface):
@@ -71,13 +68,14 @@ class StrongboxSessionInterface(SessionInterface):
     def keyring(self, app: Flask) -> Keyring | None:
         """The keys for the app's current ``SECRET_KEY`` and fallbacks, derived
         once and re-derived only when the configuration changes."""
-        secret = app.secret_key
-        fallbacks = tuple(app.config.get("SECRET_KEY_FALLBACKS") or ())
-        relaxed = app.debug or app.testing
-        source = (secret, fallbacks, relaxed)
+        config = app.config
+        listed = config.get("SECRET_KEY_FALLBACKS")
+        source = (config["SECRET_KEY"], tuple(listed) if listed else (),
+                  bool(config["DEBUG"] or config["TESTING"]))
         cached = self._keyring
         if cached is not None and cached[0] == source:
             return cached[1]
+        secret, fallbacks, relaxed = source
         if not relaxed:
             check_production_secrets(secret, fallbacks)
         if not secret:
@@ -124,7 +122,7 @@ class StrongboxSessionInterface(SessionInterface):
             logger.warning("unreadable session record %s: %s", keyring.fingerprint(key), reason)
             self._reject(app, "unreadable record", handle=key)
             return {}, Loaded(sid, keyset, key, None)
-        return TrackedData(data), Loaded(sid, keyset, key, record, plaintext, self._identity(data))
+        return data, Loaded(sid, keyset, key, record, plaintext, self._identity(data))
 
     # -- save ------------------------------------------------------------------
 
@@ -155,9 +153,6 @@ class StrongboxSessionInterface(SessionInterface):
         assert keyring is not None
         state = session.state if isinstance(session.state, Loaded) else None
         data = session.data
-        if state is not None and isinstance(data, TrackedData):
-            # Before this method reads the data itself.
-            state.reads = None if data.reads is None else frozenset(data.reads)
         if data.keys() <= _MARKERS:
             if state is not None and state.record is not None:
                 self.store.delete(state.key)
@@ -253,7 +248,7 @@ class StrongboxSessionInterface(SessionInterface):
                 elif reread is None:
                     cookies.delete_session_cookie(self, app, response)
                 return
-            changes = changes or self._changes(state, data)
+            changes = changes or self._changes(state, session, data)
             current, data, plaintext = self._merge(keyring, reread, changes)
         raise SaveConflict(self.settings.save_attempts)
 
@@ -296,13 +291,14 @@ class StrongboxSessionInterface(SessionInterface):
                 if reread is None:
                     cookies.delete_session_cookie(self, app, response)
                 return
-            changes = changes or self._changes(state, data)
+            changes = changes or self._changes(state, session, data)
             current, data, plaintext = self._merge(keyring, reread, changes)
         raise SaveConflict(self.settings.save_attempts)
 
-    def _changes(self, state: Loaded, data: dict[str, Any]) -> Changes:
+    def _changes(self, state: Loaded, session: StrongboxSession, data: dict[str, Any]) -> Changes:
         assert state.plaintext is not None
-        return changes_of(state.plaintext, data, state.reads)
+        reads = None if session.reads is None else frozenset(session.reads)
+        return changes_of(state.plaintext, data, reads)
 
     def _merge(
         self, keyring: Keyring, record: Record, changes: Changes

@@ -32,6 +32,8 @@ class StrongboxSession(SessionMixin):
         self.accessed = False
         self.regenerate_requested = False
         self.failed = False
+        #: The keys the request read; ``None`` once it iterated over all.
+        self.reads: set[str] | None = set()
 
     @property
     def data(self) -> dict[str, Any]:
@@ -72,8 +74,33 @@ class StrongboxSession(SessionMixin):
         self.regenerate_requested = True
         self.modified = True
 
+    # Each read notes its key in ``reads``: on a save conflict, a key this
+    # request read and then changed must not have been changed by another
+    # request meanwhile (see :mod:`flask_strongbox.changes`). Iterating reads
+    # every key. The mixin's ``pop``, ``setdefault``, ``keys``, ``items`` and
+    # ``values`` go through these methods.
+
     def __getitem__(self, key: str) -> Any:
-        return self.data[key]
+        data = self._data if self._data is not None else self._load()
+        if self.reads is not None:
+            self.reads.add(key)
+        return data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        data = self._data if self._data is not None else self._load()
+        if self.reads is not None:
+            self.reads.add(key)
+        return data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        data = self._data if self._data is not None else self._load()
+        if self.reads is not None and isinstance(key, str):
+            self.reads.add(key)
+        return key in data
+
+    def __iter__(self) -> Iterator[str]:
+        self.reads = None
+        return iter(self.data)
 
     def __setitem__(self, key: str, value: Any) -> None:
         serialization.check_value(key, value)
@@ -84,17 +111,8 @@ class StrongboxSession(SessionMixin):
         del self.data[key]
         self.modified = True
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.data)
-
     def __len__(self) -> int:
         return len(self.data)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.data
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
 
     def clear(self) -> None:
         self.data.clear()
