@@ -202,3 +202,22 @@ def test_log_lines_carry_no_cookie_or_id(app: Flask, clock: Clock, caplog: pytes
     browser.get("/dump")
     assert "rejected 1 session cookie" in caplog.text
     assert "unreadable session record" in caplog.text
+
+
+def test_lifecycle_log_lines_name_sessions_by_fingerprint_only(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Operators see each session's life in the log, a revocation at INFO, the
+    session named by its keyed fingerprint: never its handle, id or cookie."""
+    browser = Browser(app)
+    with caplog.at_level("DEBUG", logger="flask_strongbox"):
+        browser.get("/login/alice")
+        handle = store_key(app, browser.cookie)
+        with app.test_request_context():
+            assert extension(app).revoke(handle)
+    fingerprint = app.session_interface.keyring(app).fingerprint(handle)  # type: ignore[attr-defined]
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "flask_strongbox"]
+    assert ("INFO", f"session {fingerprint} revoked (revoked)") in lines
+    assert any(level == "DEBUG" and message.startswith("session ") and " created " in message
+               for level, message in lines)
+    assert all(handle not in message and browser.cookie not in message for _, message in lines)

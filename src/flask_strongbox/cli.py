@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import signals, users
+from .audit import announce
 from .errors import StoreUnavailable
 from .interface import StrongboxSessionInterface
 from .keys import Keyring
@@ -82,7 +83,7 @@ def revoke(handle: str) -> None:
         raise click.BadParameter("a handle is 64 lowercase hex digits, as shown by 'list'")
     if not _interface().store.delete(handle):
         raise click.ClickException("no such session (already ended or expired?)")
-    signals.session_revoked.send(current_app._get_current_object(), handle=handle, reason="cli")  # type: ignore[attr-defined]
+    announce(current_app._get_current_object(), signals.session_revoked, handle, "cli")  # type: ignore[attr-defined]
     click.echo("revoked 1 session")
 
 
@@ -95,7 +96,7 @@ def revoke_user(user: str) -> None:
     removed = users.delete_user(interface.store, _keyring(), user, interface.clock())
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for handle in removed:
-        signals.session_revoked.send(app, handle=handle, reason="cli")
+        announce(app, signals.session_revoked, handle, "cli")
     click.echo(f"revoked {len(removed)} session(s) of user {user!r}")
 
 

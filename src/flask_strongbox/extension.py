@@ -12,7 +12,7 @@ from flask import Flask, current_app, has_request_context
 from flask.globals import request_ctx
 
 from . import sealing, signals, users
-from .audit import logger
+from .audit import announce, logger
 from .errors import ConfigurationError, StoreUnavailable
 from .interface import Loaded, StrongboxSessionInterface
 from .session import StrongboxSession
@@ -117,7 +117,7 @@ class Strongbox:
                 return False
         if not interface.store.delete(handle):
             return False
-        signals.session_revoked.send(current_app._get_current_object(), handle=handle, reason="revoked")  # type: ignore[attr-defined]
+        announce(current_app._get_current_object(), signals.session_revoked, handle, "revoked")  # type: ignore[attr-defined]
         return True
 
     def revoke_user(self, user: object, *, keep_current: bool = False) -> int:
@@ -128,7 +128,7 @@ class Strongbox:
         removed = users.delete_user(interface.store, keyring, user, interface.clock(), keep=keep)
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         for handle in removed:
-            signals.session_revoked.send(app, handle=handle, reason="revoked with all of user")
+            announce(app, signals.session_revoked, handle, "revoked with all of user")
         return len(removed)
 
 

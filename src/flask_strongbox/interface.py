@@ -17,7 +17,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 
 from . import cookies, devices, ids, sealing, serialization, signals, users
-from .audit import RejectionLog, logger
+from .audit import RejectionLog, announce, logger
 from .changes import Changes, changes_of, immutable
 from .errors import SaveConflict, SessionTooLarge, StoreUnavailable
 from .keys import Keyring, KeySet, check_production_secrets
@@ -112,7 +112,7 @@ class StrongboxSessionInterface(SessionInterface):
         record = self._call(self.store.get, key, self.clock())
         if record is None or not record.blob:
             reason = "rotated away" if record is not None else "expired or unknown"
-            signals.session_expired.send(app, handle=key, reason=reason)
+            announce(app, signals.session_expired, key, reason)
             return {}, Loaded(sid, keyset, key, None, expired=True, rotated=record is not None)
         try:
             plaintext = sealing.unseal(keyring, record.blob, key)
@@ -156,7 +156,7 @@ class StrongboxSessionInterface(SessionInterface):
         if data.keys() <= _MARKERS:
             if state is not None and state.record is not None:
                 self.store.delete(state.key)
-                signals.session_destroyed.send(app, handle=state.key, reason="emptied")
+                announce(app, signals.session_destroyed, state.key, "emptied")
                 cookies.delete_session_cookie(self, app, response)
             elif state is not None and state.expired and not state.rotated:
                 cookies.delete_session_cookie(self, app, response)
@@ -209,7 +209,7 @@ class StrongboxSessionInterface(SessionInterface):
         )
         if not self.store.create(record):
             raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
-        signals.session_created.send(app, handle=key, reason="new")
+        announce(app, signals.session_created, key, "new")
         cookies.set_session_cookie(self, app, response, keyring, sid, bool(data.get("_permanent")), expires)
         if record.user is not None:
             users.enforce_cap(app, self.store, self.settings.max_sessions_per_user, record.user, key, now)
@@ -238,7 +238,7 @@ class StrongboxSessionInterface(SessionInterface):
                 except Exception:
                     self._restore(keyring, current, tombstone.version, now)
                     raise
-                signals.session_rotated.send(app, handle=new_key, reason="login" if login else "regenerate")
+                announce(app, signals.session_rotated, new_key, "login" if login else "regenerate")
                 return
             _back_off(attempt)
             reread = self.store.get(state.key, now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from . import ids, signals
+from .audit import announce
 from .keys import Keyring
 from .stores.base import Record, Store
 
@@ -49,4 +50,4 @@ def enforce_cap(
     records = store.sessions_of(user, now)
     for record in records[: max(0, len(records) - cap)]:
         if record.key != keep and store.delete(record.key):
-            signals.session_revoked.send(app, handle=record.key, reason="session cap")
+            announce(app, signals.session_revoked, record.key, "session cap")
