@@ -15,6 +15,7 @@ from . import sealing, signals, users
 from .audit import announce, logger
 from .errors import ConfigurationError, StoreUnavailable
 from .interface import Loaded, StrongboxSessionInterface
+from .keys import Keyring
 from .session import StrongboxSession
 from .settings import Settings
 from .stores import is_network_url, store_from_url
@@ -153,7 +154,7 @@ def _probe(store: Store, settings: Settings) -> None:
         logger.error("session store unreachable at start-up (the app will retry): %s", exc)
 
 
-def _runtime() -> tuple[StrongboxSessionInterface, Any]:
+def _runtime() -> tuple[StrongboxSessionInterface, Keyring]:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     interface = cast(StrongboxSessionInterface, app.extensions["strongbox"])
     keyring = interface.keyring(app)
@@ -177,7 +178,7 @@ def _stamp(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, timezone.utc)
 
 
-def _info(keyring: Any, record: Record, current: str | None) -> SessionInfo:
+def _info(keyring: Keyring, record: Record, current: str | None) -> SessionInfo:
     device = None
     if record.info:
         try:

@@ -109,7 +109,12 @@ class StrongboxSessionInterface(SessionInterface):
         self, app: Flask, keyring: Keyring, sid: bytes, keyset: KeySet
     ) -> tuple[dict[str, Any], Loaded]:
         key = ids.store_key(keyset, sid)
-        record = self._call(self.store.get, key, self.clock())
+        try:
+            record = self.store.get(key, self.clock())
+        except StoreUnavailable as exc:
+            exc.retry_after = self.settings.retry_after
+            logger.error("session not loaded: %s", exc)
+            raise
         if record is None or not record.blob:
             reason = "rotated away" if record is not None else "expired or unknown"
             announce(app, signals.session_expired, key, reason)
@@ -135,14 +140,13 @@ class StrongboxSessionInterface(SessionInterface):
             return
         try:
             self._save(app, session, response)
-        except SaveConflict as exc:
-            session.failed = True
-            logger.warning("session not saved: %s", exc.detail)
-            cookies.become_error(app, response, exc)
-        except StoreUnavailable as exc:
+        except StoreUnavailable as exc:  # SaveConflict included: both are a 503
             session.failed = True
             exc.retry_after = self.settings.retry_after
-            logger.error("session not saved: %s", exc)
+            if isinstance(exc, SaveConflict):
+                logger.warning("session not saved: %s", exc.detail)
+            else:
+                logger.error("session not saved: %s", exc)
             cookies.become_error(app, response, exc)
         except Exception:
             session.failed = True  # Flask calls save again for its error page: don't
@@ -379,14 +383,6 @@ class StrongboxSessionInterface(SessionInterface):
             return
         if removed:
             logger.info("purged %d expired session(s)", removed)
-
-    def _call(self, method: Any, *args: Any) -> Any:
-        try:
-            return method(*args)
-        except StoreUnavailable as exc:
-            exc.retry_after = self.settings.retry_after
-            logger.error("session not loaded: %s", exc)
-            raise
 
     def _reject(self, app: Flask, reason: str, handle: str | None = None) -> None:
         self.rejections.record(reason, self.clock())
