@@ -6,6 +6,10 @@ AES-256-GCM and kept in a store (SQLite by default, Redis or PostgreSQL).
 
 from __future__ import annotations
 
+from typing import cast
+
+import flask
+
 from . import signals
 from .errors import (
     ConfigurationError,
@@ -13,12 +17,18 @@ from .errors import (
     SessionTooLarge,
     StoreUnavailable,
     StrongboxError,
+    UnreadableRecord,
 )
 from .extension import SessionInfo, Strongbox
 from .interface import StrongboxSessionInterface
 from .session import StrongboxSession
 from .settings import Settings
 from .stores import MemoryStore, Record, SQLiteStore, Store, StoreStats
+
+#: :data:`flask.session`, typed as the :class:`StrongboxSession` it is once
+#: ``Strongbox(app)`` is installed, so ``session.expired``, ``session.handle``
+#: and ``session.regenerate()`` type-check without a cast.
+session = cast(StrongboxSession, flask.session)
 
 __all__ = [
     "ConfigurationError",
@@ -36,5 +46,7 @@ __all__ = [
     "StrongboxError",
     "StrongboxSession",
     "StrongboxSessionInterface",
+    "UnreadableRecord",
+    "session",
     "signals",
 ]

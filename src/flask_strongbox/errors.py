@@ -73,3 +73,21 @@ class SessionTooLarge(StrongboxError, ValueError):
             "keep large data in your database and store only its key in the session"
         )
         super().__init__(message)
+
+
+class UnreadableRecord(StrongboxError):
+    """A store holds something under a key that is not a record it can read
+    (a field of the wrong type or missing, a key of the wrong kind).
+
+    The session layer treats it as no session: the client gets a fresh, empty
+    one, the operator a log line, and the bad record is removed on the next
+    write.
+
+    :param key: the store key (a keyed hash, never a session id).
+    :param reason: a short, log-safe cause, such as ``"expires is not a number"``.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"unreadable session record: {reason}")
+        self.key = key
+        self.reason = reason

@@ -14,7 +14,7 @@ from flask.globals import request_ctx
 from . import sealing, signals, users
 from .audit import announce, logger
 from .errors import ConfigurationError, StoreUnavailable
-from .interface import Loaded, StrongboxSessionInterface
+from .interface import StrongboxSessionInterface
 from .keys import Keyring
 from .session import StrongboxSession
 from .settings import Settings
@@ -168,9 +168,7 @@ def _current_key() -> str | None:
         return None
     session = request_ctx.session
     if isinstance(session, StrongboxSession):
-        session.data  # noqa: B018 - make sure this request's record is known
-        if isinstance(session.state, Loaded) and session.state.record is not None:
-            return session.state.key
+        return session.handle
     return None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Request, Response
@@ -22,6 +22,7 @@ from .changes import Changes, changes_of, immutable
 from .errors import SaveConflict, SessionTooLarge, StoreUnavailable
 from .keys import Keyring, KeySet, check_production_secrets
 from .session import StrongboxSession
+from .state import Loaded
 from .stores.base import Record
 
 if TYPE_CHECKING:
@@ -34,20 +35,6 @@ TOMBSTONE_SECONDS = 60.0
 #: Keys that say how to keep a session, not what it holds: a session with only
 #: these is empty, so the tutorial's ``session.pop("user")`` is a full logout.
 _MARKERS = frozenset({"_permanent"})
-
-
-@dataclass
-class Loaded:
-    """What one request learned from the store about its session."""
-
-    sid: bytes
-    keyset: KeySet
-    key: str
-    record: Record | None
-    plaintext: bytes | None = None
-    identity: Any = None
-    expired: bool = False
-    rotated: bool = False
 
 
 class StrongboxSessionInterface(SessionInterface):
@@ -155,7 +142,7 @@ class StrongboxSessionInterface(SessionInterface):
     def _save(self, app: Flask, session: StrongboxSession, response: Response) -> None:
         keyring = self.keyring(app)
         assert keyring is not None
-        state = session.state if isinstance(session.state, Loaded) else None
+        state = session.state
         data = session.data
         if data.keys() <= _MARKERS:
             if state is not None and state.record is not None:

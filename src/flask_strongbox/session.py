@@ -7,11 +7,14 @@ the session never reaches the store.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask.sessions import SessionMixin
 
 from . import serialization
+
+if TYPE_CHECKING:
+    from .state import Loaded
 
 
 class StrongboxSession(SessionMixin):
@@ -19,14 +22,16 @@ class StrongboxSession(SessionMixin):
     ``permanent``, ``modified``, ``accessed`` and ``new``.
 
     :param loader: called once, on first use, to fetch the stored data; it
-        returns the data and an opaque state object the session interface
-        keeps. ``None`` makes a new, empty session.
+        returns the data and the load state the session interface keeps.
+        ``None`` makes a new, empty session.
     """
 
-    def __init__(self, loader: Callable[[], tuple[dict[str, Any], object]] | None = None) -> None:
+    def __init__(self, loader: Callable[[], tuple[dict[str, Any], Loaded]] | None = None) -> None:
         self._loader = loader
         self._data: dict[str, Any] | None = None if loader else {}
-        self.state: object = None
+        #: What the load learned from the store; ``None`` for a session that
+        #: came without a valid cookie.
+        self.state: Loaded | None = None
         self.new = loader is None
         self.modified = False
         self.accessed = False
@@ -63,7 +68,17 @@ class StrongboxSession(SessionMixin):
         """``True`` if the request carried a validly signed cookie whose
         session no longer exists: it expired, was revoked, or ended elsewhere."""
         self.data  # noqa: B018 - loading decides
-        return bool(getattr(self.state, "expired", False))
+        return self.state is not None and self.state.expired
+
+    @property
+    def handle(self) -> str | None:
+        """The opaque handle of this session's stored record, as in
+        :attr:`SessionInfo.handle <flask_strongbox.SessionInfo.handle>`, or
+        ``None`` if it has none yet (a new session, saved at the end of the
+        request)."""
+        self.data  # noqa: B018 - loading decides
+        state = self.state
+        return state.key if state is not None and state.record is not None else None
 
     def regenerate(self) -> None:
         """Give the session a new id, keeping its data; the old record is
@@ -119,6 +134,7 @@ class StrongboxSession(SessionMixin):
         self.modified = True
 
     def __repr__(self) -> str:
+        # Never the data, nor the id: error trackers record local variables.
         if self._data is None:
             return f"<{type(self).__name__} (not loaded)>"
-        return f"<{type(self).__name__} {self._data!r}>"
+        return f"<{type(self).__name__} {len(self._data)} key(s){' modified' if self.modified else ''}>"

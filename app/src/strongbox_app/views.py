@@ -9,8 +9,10 @@ kept in a new session.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
+
+from flask_strongbox import session
 
 from .extensions import strongbox
 from .names import (
@@ -39,8 +41,7 @@ def current_user() -> str | None:
 def session_expired() -> bool:
     """Whether the request carried a valid cookie for a session that no longer
     exists (timed out, revoked, or logged out elsewhere)."""
-    # flask.session is typed as SessionMixin, which does not declare ``expired``.
-    return bool(getattr(session, "expired", False))
+    return session.expired
 
 
 def redirect_to_login() -> Response:
