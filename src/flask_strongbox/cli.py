@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from typing import cast
 
@@ -15,7 +14,7 @@ from .audit import announce
 from .errors import StoreUnavailable
 from .interface import StrongboxSessionInterface
 from .keys import Keyring
-from .stores.base import Store
+from .purge import purge_in_batches
 
 sessions_command = AppGroup("sessions", help="Manage Strongbox server-side sessions.")
 
@@ -107,19 +106,6 @@ def purge() -> None:
     interface = _interface()
     total = purge_in_batches(interface.store, interface.clock(), interface.settings.purge_batch)
     click.echo(f"purged {total} expired session(s)")
-
-
-def purge_in_batches(store: Store, now: float, batch: int) -> int:
-    """Purge until nothing expired is left, resting after each batch for as
-    long as it took, so live requests get the store at least half the time."""
-    total = 0
-    while True:
-        started = time.monotonic()
-        removed = store.purge(now, batch)
-        if not removed:
-            return total
-        total += removed
-        time.sleep(min(time.monotonic() - started, 0.5))
 
 
 @sessions_command.command("init-db")

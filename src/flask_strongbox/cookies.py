@@ -10,9 +10,7 @@ from flask import Flask, Response
 from flask.sessions import SessionInterface
 from werkzeug.datastructures import Headers
 
-from . import ids
 from .errors import StoreUnavailable
-from .keys import Keyring
 
 #: Headers that describe the app's own answer and must not survive its
 #: replacement by the 503 page.
@@ -33,12 +31,12 @@ def _options(interface: SessionInterface, app: Flask) -> dict[str, Any]:
 
 
 def set_session_cookie(
-    interface: SessionInterface, app: Flask, response: Response, keyring: Keyring, sid: bytes,
-    permanent: bool, expires: float,
+    interface: SessionInterface, app: Flask, response: Response, value: str, permanent: bool,
+    expires: float,
 ) -> None:
-    """Send the signed id; a permanent session's cookie expires with it."""
+    """Send the signed id ``value``; a permanent session's cookie expires with it."""
     response.set_cookie(
-        interface.get_cookie_name(app), ids.sign(keyring, sid),
+        interface.get_cookie_name(app), value,
         expires=datetime.fromtimestamp(expires, timezone.utc) if permanent else None,
         **_options(interface, app),
     )

@@ -38,10 +38,8 @@ class StoreUnavailable(StrongboxError, ServiceUnavailable):
     def __str__(self) -> str:
         return f"{self.store} store unavailable: {self.detail}"
 
-    def get_headers(self, *args: object, **kwargs: object) -> list[tuple[str, str]]:
-        headers = super().get_headers(*args, **kwargs)  # type: ignore[arg-type]
-        headers.append(("Retry-After", str(self.retry_after)))
-        return headers
+    # ``Retry-After`` comes from werkzeug's ServiceUnavailable, which sends
+    # ``self.retry_after``: adding it here too sent the header twice.
 
 
 class SaveConflict(StoreUnavailable):

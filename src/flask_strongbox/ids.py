@@ -52,7 +52,13 @@ def _mac(keyset: KeySet, sid: bytes) -> bytes:
 
 def sign(keyring: Keyring, sid: bytes) -> str:
     """The cookie value for ``sid``, signed with the primary key."""
-    return f"{_b64(sid)}.{_b64(_mac(keyring.primary, sid))}"
+    return sign_with(keyring.primary, sid)
+
+
+def sign_with(keyset: KeySet, sid: bytes) -> str:
+    """The cookie value for ``sid``, signed with ``keyset`` (a session under
+    a fallback key keeps its cookie until it moves to the primary key)."""
+    return f"{_b64(sid)}.{_b64(_mac(keyset, sid))}"
 
 
 def unsign(keyring: Keyring, cookie: str) -> tuple[bytes, KeySet] | None:

@@ -17,11 +17,13 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 
 from . import cookies, devices, ids, sealing, serialization, signals, users
+from .activity import ActivityLog
 from .audit import RejectionLog, announce, logger
 from .changes import Changes, changes_of, immutable
-from .errors import SaveConflict, SessionTooLarge, StoreUnavailable
-from .keys import Keyring, KeySet, check_production_secrets
-from .session import StrongboxSession
+from .errors import ConfigurationError, SaveConflict, SessionTooLarge, StoreUnavailable, UnreadableRecord
+from .keys import Keyring, check_production_secrets, fallbacks_of
+from .purge import Purger
+from .session import RefusedSession, StrongboxSession
 from .state import Loaded
 from .stores.base import Record
 
@@ -47,34 +49,37 @@ class StrongboxSessionInterface(SessionInterface):
         self.store = store
         self.clock = settings.clock
         self.rejections = RejectionLog()
-        self._keyring: tuple[tuple[Any, ...], Keyring] | None = None
-        self._next_purge = 0.0
+        self.purger = Purger(store, settings.purge_interval.total_seconds(), settings.purge_batch)
+        self.activity = ActivityLog(settings.touch_interval.total_seconds())
+        self._keyring: tuple[tuple[Any, ...], Keyring | ConfigurationError | None] | None = None
 
     # -- keys ----------------------------------------------------------------
 
     def keyring(self, app: Flask) -> Keyring | None:
-        """The keys for the app's current ``SECRET_KEY`` and fallbacks, derived
-        once and re-derived only when the configuration changes."""
-        config = app.config
-        listed = config.get("SECRET_KEY_FALLBACKS")
-        source = (config["SECRET_KEY"], tuple(listed) if listed else (),
-                  bool(config["DEBUG"] or config["TESTING"]))
+        """The keys for the app's current secret key and fallbacks, derived
+        once and re-derived only when they change. Read as Flask reads them:
+        ``app.secret_key``, ``SECRET_KEY_FALLBACKS``, ``app.debug`` and
+        ``app.testing`` (a Flask subclass may set those as class attributes).
+
+        :raises ConfigurationError: a key is unsafe outside debug and testing.
+        """
+        source = (app.secret_key, app.config.get("SECRET_KEY_FALLBACKS"), bool(app.debug or app.testing))
         cached = self._keyring
-        if cached is not None and cached[0] == source:
-            return cached[1]
-        secret, fallbacks, relaxed = source
-        if not relaxed:
-            check_production_secrets(secret, fallbacks)
-        if not secret:
-            return None
-        keyring = Keyring(secret, fallbacks)
-        self._keyring = (source, keyring)
-        return keyring
+        if cached is None or cached[0] != source:
+            cached = self._keyring = (source, _derive(*source))
+        if isinstance(cached[1], ConfigurationError):
+            raise cached[1]
+        return cached[1]
 
     # -- open ------------------------------------------------------------------
 
     def open_session(self, app: Flask, request: Request) -> StrongboxSession | None:
-        keyring = self.keyring(app)
+        try:
+            keyring = self.keyring(app)
+        except ConfigurationError as exc:
+            # Refuse as Flask refuses a missing key: pages that never touch the
+            # session are served, touching it raises the error.
+            return RefusedSession(exc)
         if keyring is None:
             return None  # Flask's NullSession then explains that SECRET_KEY is missing
         cookies = request.cookies.getlist(self.get_cookie_name(app))
@@ -90,40 +95,57 @@ class StrongboxSessionInterface(SessionInterface):
             self._reject(app, "bad cookie")
             return StrongboxSession()
         sid, keyset = verified
-        return StrongboxSession(lambda: self._load(app, keyring, sid, keyset))
+        state = Loaded(sid, keyset, ids.store_key(keyset, sid), None)
+        return StrongboxSession(lambda: self._load(app, keyring, state), store_key=state.key)
 
-    def _load(
-        self, app: Flask, keyring: Keyring, sid: bytes, keyset: KeySet
-    ) -> tuple[dict[str, Any], Loaded]:
-        key = ids.store_key(keyset, sid)
+    def _load(self, app: Flask, keyring: Keyring, state: Loaded) -> tuple[dict[str, Any], Loaded]:
+        """Fetch, open and check the record ``state`` names; fill ``state`` in."""
+        key, now = state.key, self.clock()
         try:
-            record = self.store.get(key, self.clock())
+            record = self.store.get(key, now)
         except StoreUnavailable as exc:
             exc.retry_after = self.settings.retry_after
             logger.error("session not loaded: %s", exc)
             raise
+        except UnreadableRecord as exc:
+            return {}, self._unreadable(app, keyring, state, exc.reason)
         if record is None or not record.blob:
-            reason = "rotated away" if record is not None else "expired or unknown"
-            announce(app, signals.session_expired, key, reason)
-            return {}, Loaded(sid, keyset, key, None, expired=True, rotated=record is not None)
+            return {}, self._gone(app, state, rotated=record is not None)
         try:
             plaintext = sealing.unseal(keyring, record.blob, key)
             data = serialization.loads(plaintext)
         except (sealing.InvalidSeal, ValueError) as exc:
             reason = exc.reason if isinstance(exc, sealing.InvalidSeal) else "undecodable"
-            logger.warning("unreadable session record %s: %s", keyring.fingerprint(key), reason)
-            self._reject(app, "unreadable record", handle=key)
-            return {}, Loaded(sid, keyset, key, None)
-        return data, Loaded(sid, keyset, key, record, plaintext, self._identity(data))
+            return {}, self._unreadable(app, keyring, state, reason)
+        if now >= self._deadline(app, record, bool(data.get("_permanent"))):
+            # Expired under today's settings: a lifetime shortened since the
+            # record was written applies to it too.
+            return {}, self._gone(app, state, rotated=False)
+        state.record, state.plaintext, state.identity = record, plaintext, self._identity(data)
+        return data, state
+
+    def _gone(self, app: Flask, state: Loaded, rotated: bool) -> Loaded:
+        announce(app, signals.session_expired, state.key, "rotated away" if rotated else "expired or unknown")
+        state.expired, state.rotated = True, rotated
+        return state
+
+    def _unreadable(self, app: Flask, keyring: Keyring, state: Loaded, reason: str) -> Loaded:
+        logger.warning("unreadable session record %s: %s", keyring.fingerprint(state.key), reason)
+        self._reject(app, "unreadable record", handle=state.key)
+        state.unreadable = True
+        return state
 
     # -- save ------------------------------------------------------------------
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, StrongboxSession):
-            return  # open_session failed (say, a refused SECRET_KEY): nothing to save
+            return  # Flask's NullSession: no SECRET_KEY, nothing to save
         if session.accessed:
             cookies.vary_on_cookie(response)
-        if session.failed or not session.loaded:
+        if session.failed:
+            return
+        if not session.loaded:
+            self._count_activity(app, session, response)
             return
         try:
             self._save(app, session, response)
@@ -139,18 +161,30 @@ class StrongboxSessionInterface(SessionInterface):
             session.failed = True  # Flask calls save again for its error page: don't
             raise
 
+    def _count_activity(self, app: Flask, session: StrongboxSession, response: Response) -> None:
+        """A request with a valid cookie whose view never read the session is
+        still activity: at most once per touch interval per session and
+        process, load it and slide its expiry as a read would (Flask's own
+        session refreshes on every such request). A store that cannot answer
+        fails nothing here: the view did not need the session."""
+        key = session.store_key
+        if key is None or not self.activity.due(key, self.clock()):
+            return
+        try:
+            session.data  # noqa: B018 - the lazy load
+            if not session.failed:
+                self._save(app, session, response)
+        except StoreUnavailable as exc:
+            session.failed = True
+            logger.warning("session activity not recorded: %s", exc)
+
     def _save(self, app: Flask, session: StrongboxSession, response: Response) -> None:
         keyring = self.keyring(app)
         assert keyring is not None
         state = session.state
         data = session.data
         if data.keys() <= _MARKERS:
-            if state is not None and state.record is not None:
-                self.store.delete(state.key)
-                announce(app, signals.session_destroyed, state.key, "emptied")
-                cookies.delete_session_cookie(self, app, response)
-            elif state is not None and state.expired and not state.rotated:
-                cookies.delete_session_cookie(self, app, response)
+            self._empty(app, response, state, written=session.modified)
             return
         if (
             state is not None and state.record is not None and not session.modified
@@ -158,7 +192,7 @@ class StrongboxSessionInterface(SessionInterface):
         ):
             # Nothing was assigned and nothing can change in place: skip the
             # serialization that would only prove the content unchanged.
-            self._refresh(app, session, response, keyring, state, self.clock())
+            self._refresh(app, session, response, keyring)
             return
         plaintext = serialization.dumps(data)
         now = self.clock()
@@ -170,19 +204,35 @@ class StrongboxSessionInterface(SessionInterface):
             # the rotation lands between its load and its save.
             return
         if state is None or state.record is None:
+            if state is not None and state.unreadable:
+                self.store.delete(state.key)  # replaced by the fresh session below
             self._create(app, session, response, keyring, data, plaintext, now, created=now)
         elif (
             session.regenerate_requested
             or self._identity(data) != state.identity
             # A session under a fallback key moves to the primary key on its
-            # next write; a read leaves it be, writing nothing.
+            # next write; a read only slides it, under the key it came with.
             or (state.keyset is not keyring.primary and plaintext != state.plaintext)
         ):
             self._rotate(app, session, response, keyring, state, data, plaintext, now)
         elif plaintext == state.plaintext:
-            self._refresh(app, session, response, keyring, state, now)
+            self._refresh(app, session, response, keyring)
         else:
             self._update(app, session, response, keyring, state, data, plaintext, now)
+
+    def _empty(self, app: Flask, response: Response, state: Loaded | None, written: bool) -> None:
+        """The session holds nothing: delete its record (a logout), or the
+        unreadable one in its place if the request wrote (a read leaves
+        what is stored alone), and clear a cookie that names nothing."""
+        if state is None:
+            return
+        if state.record is not None or (state.unreadable and written):
+            self.store.delete(state.key)
+            if state.record is not None:
+                announce(app, signals.session_destroyed, state.key, "emptied")
+            cookies.delete_session_cookie(self, app, response)
+        elif state.expired and not state.rotated:
+            cookies.delete_session_cookie(self, app, response)
 
     def _create(
         self, app: Flask, session: StrongboxSession, response: Response, keyring: Keyring,
@@ -201,10 +251,12 @@ class StrongboxSessionInterface(SessionInterface):
         if not self.store.create(record):
             raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
         announce(app, signals.session_created, key, "new")
-        cookies.set_session_cookie(self, app, response, keyring, sid, bool(data.get("_permanent")), expires)
+        self.activity.seen(key, now)
+        permanent = bool(data.get("_permanent"))
+        cookies.set_session_cookie(self, app, response, ids.sign(keyring, sid), permanent, expires)
         if record.user is not None:
             users.enforce_cap(app, self.store, self.settings.max_sessions_per_user, record.user, key, now)
-        self._maybe_purge(now)
+        self.purger.maybe_start(now)
         return key
 
     def _rotate(
@@ -263,16 +315,18 @@ class StrongboxSessionInterface(SessionInterface):
         current, changes = state.record, None
         for attempt in range(self.settings.save_attempts):
             permanent = bool(data.get("_permanent"))
-            expires, _ = self._expiry(app, now, current.created, permanent)
-            expires = min(expires, current.absolute_expires)
+            absolute = self._absolute(current)
+            expires = min(now + self._ttl(app, permanent), absolute)
             record = Record(
                 key=state.key, blob=self._seal(keyring, plaintext, state.key),
                 version=current.version + 1, created=current.created, last_seen=now,
-                expires=expires, absolute_expires=current.absolute_expires,
+                expires=expires, absolute_expires=absolute,
                 user=current.user, info=current.info,
             )
             if self.store.replace(record, current.version, now):
-                cookies.set_session_cookie(self, app, response, keyring, state.sid, permanent, expires)
+                self.activity.seen(state.key, now)
+                cookie = ids.sign(keyring, state.sid)
+                cookies.set_session_cookie(self, app, response, cookie, permanent, expires)
                 return
             _back_off(attempt)
             reread = self.store.get(state.key, now)
@@ -303,27 +357,31 @@ class StrongboxSessionInterface(SessionInterface):
 
     def _refresh(
         self, app: Flask, session: StrongboxSession, response: Response, keyring: Keyring,
-        state: Loaded, now: float,
     ) -> None:
-        """Unchanged data: slide the expiry with a throttled metadata touch."""
-        assert state.record is not None
-        record = state.record
+        """Unchanged data: slide the expiry with a throttled metadata touch,
+        under whichever key the session came with. The cookie is re-sent for a
+        permanent session, and whenever the app set ``session.modified``
+        (Flask's way to push changed ``SESSION_COOKIE_*`` settings)."""
+        state = session.state
+        assert state is not None and state.record is not None
+        record, now = state.record, self.clock()
         permanent = bool(session.get("_permanent"))
-        if permanent and not app.config["SESSION_REFRESH_EACH_REQUEST"]:
-            return
-        if state.keyset is not keyring.primary:
+        self.activity.seen(state.key, now)
+        if permanent and not app.config["SESSION_REFRESH_EACH_REQUEST"] and not session.modified:
             return
         ttl = self._ttl(app, permanent)
-        expires = min(now + ttl, record.absolute_expires)
+        expires = min(now + ttl, self._absolute(record))
         throttle = min(self.settings.touch_interval.total_seconds(), ttl / 10)
-        if expires - record.expires >= throttle:
+        if abs(expires - record.expires) >= throttle:
+            # Due, or the settings now allow less than the record says.
             if not self.store.touch(state.key, now, expires, now):
                 cookies.delete_session_cookie(self, app, response)
                 return
         else:
-            expires = record.expires
-        if permanent:
-            cookies.set_session_cookie(self, app, response, keyring, state.sid, permanent, expires)
+            expires = min(record.expires, self._deadline(app, record, permanent))
+        if permanent or session.modified:
+            cookie = ids.sign_with(state.keyset, state.sid)
+            cookies.set_session_cookie(self, app, response, cookie, permanent, expires)
 
     # -- pieces ----------------------------------------------------------------
 
@@ -335,6 +393,17 @@ class StrongboxSessionInterface(SessionInterface):
     def _expiry(self, app: Flask, now: float, created: float, permanent: bool) -> tuple[float, float]:
         absolute = created + self.settings.absolute_lifetime.total_seconds()
         return min(now + self._ttl(app, permanent), absolute), absolute
+
+    def _absolute(self, record: Record) -> float:
+        """The record's absolute deadline under today's
+        ``STRONGBOX_ABSOLUTE_LIFETIME``, if that is shorter than when it was
+        written."""
+        return min(record.absolute_expires, record.created + self.settings.absolute_lifetime.total_seconds())
+
+    def _deadline(self, app: Flask, record: Record, permanent: bool) -> float:
+        """When the record dies: the earliest of what is stored and what
+        today's lifetimes allow since it was last seen."""
+        return min(record.expires, record.last_seen + self._ttl(app, permanent), self._absolute(record))
 
     def _identity(self, data: dict[str, Any]) -> Any:
         for name in self.settings.identity_keys:
@@ -357,23 +426,20 @@ class StrongboxSessionInterface(SessionInterface):
         hint = devices.describe(request.headers.get("User-Agent"))
         return sealing.seal(keyring, hint.encode(), key, purpose=b"|info")
 
-    def _maybe_purge(self, now: float) -> None:
-        # A store whose server expires records itself (Redis TTL) needs no
-        # purge on the request path; ``flask sessions purge`` still tidies it.
-        if now < self._next_purge or getattr(self.store, "expires_records_itself", False):
-            return
-        self._next_purge = now + self.settings.purge_interval.total_seconds()
-        try:
-            removed = self.store.purge(now, self.settings.purge_batch)
-        except StoreUnavailable as exc:
-            logger.warning("purge skipped: %s", exc)
-            return
-        if removed:
-            logger.info("purged %d expired session(s)", removed)
-
     def _reject(self, app: Flask, reason: str, handle: str | None = None) -> None:
         self.rejections.record(reason, self.clock())
         signals.session_rejected.send(app, handle=handle, reason=reason)
+
+
+def _derive(secret: Any, fallbacks: Any, relaxed: bool) -> Keyring | ConfigurationError | None:
+    """The keyring for these settings, or the reason it is refused."""
+    try:
+        listed = fallbacks_of(fallbacks)
+        if not relaxed:
+            check_production_secrets(secret, listed)
+    except ConfigurationError as exc:
+        return exc
+    return Keyring(secret, listed) if secret else None
 
 
 def _back_off(attempt: int) -> None:

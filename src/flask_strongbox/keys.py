@@ -90,7 +90,12 @@ class Keyring:
 
 
 def weakness(secret: object) -> str | None:
-    """Why ``secret`` is too weak for production, or ``None`` if it is fine."""
+    """Why ``secret`` is too weak for production, or ``None`` if it is fine.
+
+    Length alone is not enough: ``changeme-changeme-...`` and long placeholder
+    phrases are refused by :func:`~flask_strongbox.entropy.random_bits`, which
+    counts only what no dictionary word, repeat or sequence explains.
+    """
     if not secret:
         return "is not set"
     if not isinstance(secret, (str, bytes)):
@@ -103,7 +108,33 @@ def weakness(secret: object) -> str | None:
         return f"is {len(raw)} bytes long; it needs at least {_MIN_SECRET_BYTES}"
     if len(set(raw)) < 8:
         return "repeats too few distinct characters"
+    from .entropy import MIN_RANDOM_BITS, random_bits
+
+    bits = random_bits(raw.decode("latin-1") if isinstance(secret, bytes) else secret)
+    if bits < MIN_RANDOM_BITS:
+        return (
+            f"looks like words, repeats or a sequence, not a random value (about {bits:.0f} "
+            f"bits of it are random; it needs {MIN_RANDOM_BITS})"
+        )
     return None
+
+
+def fallbacks_of(value: object) -> tuple[str | bytes, ...]:
+    """``SECRET_KEY_FALLBACKS`` as a tuple of keys: ``None`` or empty is none,
+    one ``str`` or ``bytes`` is one key (not one key per character), a list or
+    tuple is its keys.
+
+    :raises ConfigurationError: for anything else, naming the setting.
+    """
+    if not value:
+        return ()
+    if isinstance(value, (str, bytes)):
+        return (value,)
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    raise ConfigurationError(
+        f"SECRET_KEY_FALLBACKS must be a list of old keys, not {type(value).__name__}"
+    )
 
 
 def check_production_secrets(secret: object, fallbacks: Sequence[object]) -> None:

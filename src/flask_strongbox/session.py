@@ -24,10 +24,16 @@ class StrongboxSession(SessionMixin):
     :param loader: called once, on first use, to fetch the stored data; it
         returns the data and the load state the session interface keeps.
         ``None`` makes a new, empty session.
+    :param store_key: the store key the request's cookie names, if it
+        carried a validly signed one.
     """
 
-    def __init__(self, loader: Callable[[], tuple[dict[str, Any], Loaded]] | None = None) -> None:
+    def __init__(
+        self, loader: Callable[[], tuple[dict[str, Any], Loaded]] | None = None,
+        store_key: str | None = None,
+    ) -> None:
         self._loader = loader
+        self.store_key = store_key
         self._data: dict[str, Any] | None = None if loader else {}
         #: What the load learned from the store; ``None`` for a session that
         #: came without a valid cookie.
@@ -138,3 +144,24 @@ class StrongboxSession(SessionMixin):
         if self._data is None:
             return f"<{type(self).__name__} (not loaded)>"
         return f"<{type(self).__name__} {len(self._data)} key(s){' modified' if self.modified else ''}>"
+
+
+class RefusedSession(StrongboxSession):
+    """The session of an app whose keys Strongbox refuses (such as a weak
+    ``SECRET_KEY`` outside debug and testing). Requests that never touch it
+    are served; any use raises the refusal, which names the setting.
+
+    :param error: the :class:`~flask_strongbox.ConfigurationError` to raise.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(self._refuse)
+        self.error = error
+        self.failed = True  # nothing is ever saved
+
+    def _refuse(self) -> tuple[dict[str, Any], Loaded]:
+        raise self.error
+
+    def _load(self) -> dict[str, Any]:
+        # Unlike a store outage, the refusal holds for every later use too.
+        raise self.error

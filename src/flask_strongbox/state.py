@@ -23,5 +23,10 @@ class Loaded:
     record: Record | None = field(repr=False)
     plaintext: bytes | None = field(default=None, repr=False)
     identity: Any = field(default=None, repr=False)
+    #: The cookie named a session that no longer exists (expired, revoked,
+    #: ended elsewhere, or rotated away).
     expired: bool = False
+    #: It was rotated away (a login or ``regenerate()`` elsewhere).
     rotated: bool = False
+    #: Something unreadable is stored under the key; the next write removes it.
+    unreadable: bool = False
