@@ -90,12 +90,16 @@ def login() -> ResponseReturnValue:
 
 
 def start_session(name: str) -> None:
-    """Log ``name`` in on a fresh session: nothing from before the login
-    survives, and Strongbox gives it a new id because ``session["user"]``
-    changes."""
+    """Log ``name`` in on a fresh session under a new id.
+
+    Nothing from before the login survives, and the id changes at every
+    login, the same name logging in again included (OWASP ASVS 5.0 V7.2.4):
+    an id someone saw or planted before the login opens nothing after it.
+    """
     session.clear()
     session["user"] = name
     session.permanent = True
+    session.regenerate()
 
 
 def render_login_form(*, error: str | None = None, value: str = "", notice: str | None = None) -> str:
