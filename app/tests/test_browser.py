@@ -206,6 +206,32 @@ def test_edited_cookie_does_not_log_in_as_someone_else(
     expect(page.get_by_role("heading", name="mallory")).to_be_visible()
 
 
+def test_logging_in_again_gives_the_browser_a_new_cookie(
+    live_server: LiveServer, new_context: Callable[..., BrowserContext]
+) -> None:
+    """The login form open in two tabs, submitted in both: the second login
+    under the same name still gets a new id."""
+    context = new_context()
+    first, second = context.new_page(), context.new_page()
+    for page in (first, second):
+        page.goto(live_server.url + "/login")
+        page.get_by_label("Your name").fill("alice")
+    first.get_by_role("button", name="Log in", exact=True).click()
+    expect(first).to_have_url(live_server.url + "/user")
+    before = session_cookie(context, live_server)
+    second.get_by_role("button", name="Log in", exact=True).click()
+    expect(second.get_by_role("heading", name="alice")).to_be_visible()
+    assert session_cookie(context, live_server)["value"] != before["value"]
+    first.reload()
+    expect(first.get_by_role("heading", name="alice")).to_be_visible()
+
+    replay = new_context()
+    replay.add_cookies([before])  # type: ignore[list-item]
+    old = replay.new_page()
+    old.goto(live_server.url + "/user")
+    expect(old).to_have_url(live_server.url + "/login?notice=expired")
+
+
 def test_two_browser_contexts_are_two_users(
     live_server: LiveServer, new_context: Callable[..., BrowserContext]
 ) -> None:

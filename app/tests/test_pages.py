@@ -125,6 +125,27 @@ def test_logging_in_as_someone_else_replaces_the_session(
     assert replay.get("/user").status_code == 302
 
 
+def test_logging_in_again_under_the_same_name_gives_a_new_session_id(
+    app: Flask, client: FlaskClient, login: Login, cookie_name: str
+) -> None:
+    """Every successful login rotates the id (OWASP ASVS V7.2.4), even when
+    the identity does not change; the cookie from before opens nothing."""
+    login(client, "alice")
+    before = client.get_cookie(cookie_name)
+    assert before is not None
+    login(client, "alice")
+    after = client.get_cookie(cookie_name)
+    assert after is not None
+    assert after.value != before.value
+    assert '<h1 class="name">alice</h1>' in client.get("/user").get_data(as_text=True)
+    assert client.get("/sessions").get_data(as_text=True).count('<li class="card') == 1
+    replay = app.test_client()
+    replay.set_cookie(cookie_name, before.value)
+    response = replay.get("/user")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?notice=expired"
+
+
 def test_name_is_trimmed(client: FlaskClient, login: Login) -> None:
     login(client, "  Alice  ")
     assert '<h1 class="name">Alice</h1>' in client.get("/user").get_data(as_text=True)

@@ -122,3 +122,13 @@ def test_static_files_may_be_cached(client: FlaskClient) -> None:
     response = client.get("/static/style.css")
     response.close()
     assert response.headers.get("Cache-Control") != "no-store"
+
+
+def test_static_files_do_not_read_the_session(client: FlaskClient, login: Login) -> None:
+    """A stylesheet never shows who is logged in, so a logged-in request for
+    it neither varies on the cookie nor refreshes it."""
+    login(client, "Alice")
+    response = client.get("/static/style.css")
+    response.close()
+    assert "Cookie" not in response.headers.get("Vary", "")
+    assert "Set-Cookie" not in response.headers

@@ -75,6 +75,18 @@ def test_revoking_a_session_logs_that_client_out(app: Flask, login: Login, handl
     assert handles_on(laptop) == []
 
 
+def test_revoking_the_current_session_logs_out_here(app: Flask, login: Login, handles_on: Handles) -> None:
+    laptop, phone = app.test_client(), app.test_client()
+    login(laptop, "Alice")
+    login(phone, "Alice")
+    [laptop_handle] = handles_on(phone)
+    response = laptop.post("/sessions/revoke", data={"handle": laptop_handle})
+    assert response.headers["Location"] == "/login?notice=logged_out"
+    assert laptop.get("/user").headers["Location"].startswith("/login")
+    assert phone.get("/user").status_code == 200
+    assert handles_on(phone) == []
+
+
 def test_cannot_revoke_another_users_session(app: Flask, login: Login, handles_on: Handles) -> None:
     alice, bob, bob_phone = app.test_client(), app.test_client(), app.test_client()
     login(alice, "Alice")

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
-from . import views
+from . import account, auth
 from .extensions import strongbox
 from .protection import add_security_headers, refuse_cross_site_requests
 from .secret_key import MissingSecretKey, configure_secret_key
@@ -35,6 +35,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Settings are read from :data:`DEFAULTS`, then ``FLASK_*`` environment
     variables (``FLASK_SECRET_KEY``, ``FLASK_PERMANENT_SESSION_LIFETIME`` in
     seconds, ``FLASK_STRONGBOX_STORE``, ...), then ``config``, which wins.
+    Flask reads a ``PERMANENT_SESSION_LIFETIME`` given in seconds as a
+    :class:`~datetime.timedelta` itself.
 
     :param config: settings for this app, e.g. in tests.
     :raises MissingSecretKey: no secret key is configured outside development.
@@ -49,28 +51,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = os.environ["FLASK_SECRET_KEY"]
     if config is not None:
         app.config.from_mapping(config)
-    lifetime = app.config["PERMANENT_SESSION_LIFETIME"]
-    if not isinstance(lifetime, timedelta):
-        app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=int(lifetime))
     configure_secret_key(app)
 
     strongbox.init_app(app)
+    # First of the before-request hooks: a refused request never reaches the session.
     app.before_request(refuse_cross_site_requests)
     app.after_request(add_security_headers)
-    app.register_blueprint(views.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
+    app.add_url_rule("/", endpoint="index", view_func=index)
     app.register_error_handler(HTTPException, render_http_error)
-    lifetime_text = describe_duration(app.permanent_session_lifetime)
-    app.context_processor(lambda: {"current_user": views.current_user(), "session_lifetime": lifetime_text})
+    lifetime = describe_duration(app.permanent_session_lifetime)
+    app.context_processor(lambda: {"session_lifetime": lifetime})
     app.add_template_filter(format_utc, "utc")
-    check_session_setup(app)
+    # Keys the session layer would refuse (such as a weak SECRET_KEY outside
+    # debug and testing) stop start-up instead of failing the first request.
+    strongbox.check_config(app)
     return app
 
 
-def check_session_setup(app: Flask) -> None:
-    """Refuse to start with keys the session layer would refuse (such as a
-    weak ``SECRET_KEY`` outside debug and testing), instead of failing the
-    first visitor's request."""
-    strongbox.check_config(app)
+def index() -> str:
+    """The home page."""
+    return render_template("index.html")
 
 
 def render_http_error(error: HTTPException) -> tuple[str, int, list[tuple[str, str]]]:
