@@ -70,12 +70,16 @@ class RedisReader:
 
     def scan(self, now: float, batch_size: int = 500) -> Iterator[list[LegacyRecord]]:
         pattern = _GLOB.sub(r"\\\1", self.config.key_prefix) + "*"
-        cursor = None
+        cursor: int | None = None
+        pending: list[str] = []
         while cursor != 0:
             with self._guard() as client:
                 cursor, keys = client.scan(cursor or 0, match=pattern, count=batch_size)
-            if keys:
-                yield self._read([key.decode() for key in keys], now)
+            # SCAN's COUNT is only a hint: cut what it returns to batch_size.
+            pending.extend(key.decode() for key in keys)
+            while len(pending) >= batch_size or (cursor == 0 and pending):
+                batch, pending = pending[:batch_size], pending[batch_size:]
+                yield self._read(batch, now)
 
     def close(self) -> None:
         if self._client is not None and self._build is not None:
