@@ -69,10 +69,11 @@ class FileSystemReader:
             raise ConfigurationError(
                 "STRONGBOX_MIGRATE_STORE must look like filesystem:///absolute/directory"
             )
-        hash_name = parse_qs(parts.query).get("hash", [None])[-1]
-        if hash_name not in (None, "sha256", "md5"):
-            raise ConfigurationError("the hash of a filesystem:/// store is sha256 or md5")
-        return cls(path, config, hash_name)  # type: ignore[arg-type]  # checked just above
+        asked = parse_qs(parts.query).get("hash", [""])[-1]
+        hash_name: Hash | None = "md5" if asked == "md5" else "sha256" if asked == "sha256" else None
+        if asked and hash_name is None:
+            raise ConfigurationError("STRONGBOX_MIGRATE_STORE: a filesystem:/// hash is sha256 or md5")
+        return cls(path, config, hash_name)
 
     def __repr__(self) -> str:
         return f"<FileSystemReader {self.directory!r} hash={self.hash_name}>"

@@ -83,7 +83,9 @@ class FlaskSessionConfig:
         return cookie if _SID.fullmatch(cookie) else None
 
 
-def open_reader(url: str, config: FlaskSessionConfig, instance_path: str = ".") -> LegacyReader:
+def open_reader(
+    url: str, config: FlaskSessionConfig, instance_path: str = ".", timeout: float = 5.0,
+) -> LegacyReader:
     """The reader for the Flask-Session store at ``url``. Nothing connects yet.
 
     - ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://``: the
@@ -98,6 +100,8 @@ def open_reader(url: str, config: FlaskSessionConfig, instance_path: str = ".") 
       SHA-256 since cachelib 0.17, MD5 before; by default the hash is told
       from the cache's own count file.
 
+    :param timeout: seconds a network store may take to connect or answer
+        before :class:`~flask_strongbox.StoreUnavailable` is raised.
     :raises ConfigurationError: for an unknown scheme, or a missing extra.
     """
     scheme = url.partition("://")[0].lower()
@@ -106,7 +110,7 @@ def open_reader(url: str, config: FlaskSessionConfig, instance_path: str = ".") 
         if base in ("redis", "rediss", "unix") and "cluster" not in scheme:
             from .redis_reader import RedisReader
 
-            return RedisReader.from_url(url, config)
+            return RedisReader.from_url(url, config, timeout)
         if scheme == "sqlite":
             from .sql_reader import SQLiteReader
 
@@ -114,7 +118,7 @@ def open_reader(url: str, config: FlaskSessionConfig, instance_path: str = ".") 
         if base in ("postgresql", "postgres"):
             from .sql_reader import PostgresReader
 
-            return PostgresReader(url, config)
+            return PostgresReader(url, config, timeout)
         if scheme == "filesystem":
             from .filesystem_reader import FileSystemReader
 

@@ -44,10 +44,13 @@ class RedisReader:
         self._secrets: list[str] = []
 
     @classmethod
-    def from_url(cls, url: str, config: FlaskSessionConfig, socket_timeout: float = 2.0) -> RedisReader:
+    def from_url(cls, url: str, config: FlaskSessionConfig, timeout: float = 2.0) -> RedisReader:
         """The reader for a ``redis://``, ``rediss://``, ``unix://`` or
-        ``redis+sentinel://`` URL; nothing connects until the first use."""
-        build, secrets = client_factory(url, socket_timeout)
+        ``redis+sentinel://`` URL; nothing connects until the first use.
+
+        :param timeout: seconds to wait for a connection or an answer.
+        """
+        build, secrets = client_factory(url, timeout)
         reader = cls(None, config)
         reader._build, reader._where, reader._secrets = build, redact(url), secrets
         return reader
@@ -74,8 +77,9 @@ class RedisReader:
         pending: list[str] = []
         while cursor != 0:
             with self._guard() as client:
-                cursor, keys = client.scan(cursor or 0, match=pattern, count=batch_size)
-            # SCAN's COUNT is only a hint: cut what it returns to batch_size.
+                # COUNT is the work per call, not the number returned: in a
+                # shared keyspace a large one finds our keys in fewer trips.
+                cursor, keys = client.scan(cursor or 0, match=pattern, count=max(batch_size, 1000))
             pending.extend(key.decode() for key in keys)
             while len(pending) >= batch_size or (cursor == 0 and pending):
                 batch, pending = pending[:batch_size], pending[batch_size:]
