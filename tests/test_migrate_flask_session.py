@@ -9,15 +9,17 @@ out. One contract, run once per backend.
 from __future__ import annotations
 
 import pickle
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from flask_strongbox.migrate import Loaded, Missing, Refused
+from flask_strongbox.migrate import Loaded, Missing, Refused, take
 
 from .legacy_apps import typed
 from .legacy_stores import BACKENDS, Legacy
@@ -124,10 +126,43 @@ def test_expired_record_is_missing(legacy: Legacy) -> None:
 
 def test_delete_ends_the_session_for_flask_session_too(legacy: Legacy) -> None:
     cookie = legacy.log_in("ada")
-    legacy.reader.delete(legacy.sid(cookie))
+    assert legacy.reader.delete(legacy.sid(cookie)) is True
     assert legacy.reader.load(legacy.sid(cookie), time.time()) == Missing()
     assert "user" not in legacy.flask_session_loads(cookie)
-    legacy.reader.delete(legacy.sid(cookie))  # deleting again is no error
+    assert legacy.reader.delete(legacy.sid(cookie)) is False  # deleting again is no error
+
+
+def test_of_concurrent_takes_of_one_record_exactly_one_gets_it(legacy: Legacy) -> None:
+    cookie = legacy.log_in("ada")
+    sid = legacy.sid(cookie)
+    loaded = threading.Barrier(6)
+
+    class LoadsTogether:
+        """The real reader, but every take has loaded before any deletes:
+        the race, every time."""
+
+        def load(self, sid: str, now: float) -> object:
+            result = legacy.reader.load(sid, now)
+            loaded.wait(10)
+            return result
+
+        def delete(self, sid: str) -> bool:
+            return legacy.reader.delete(sid)
+
+    reader: Any = LoadsTogether()
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda _: take(reader, sid, time.time()), range(6)))
+    winners = [r for r in results if isinstance(r, Loaded)]
+    assert len(winners) == 1 and winners[0].data["user"] == "ada"
+    assert all(r == Missing() for r in results if r is not winners[0])
+    assert "user" not in legacy.flask_session_loads(cookie)  # gone for Flask-Session too
+
+
+def test_take_leaves_a_refused_record_in_place(legacy: Legacy) -> None:
+    legacy.plant("unreadable", b"\xc1 garbage")
+    first = take(legacy.reader, "unreadable", time.time())
+    assert isinstance(first, Refused)
+    assert take(legacy.reader, "unreadable", time.time()) == first
 
 
 def test_scan_yields_every_record_in_batches(legacy: Legacy) -> None:

@@ -8,7 +8,8 @@ Flask-Session, and none ever unpickles.
 - Flask's signed cookie: :class:`FlaskCookieReader`, :func:`cookie_fingerprint`.
 - Flask-Session 0.8: :class:`FlaskSessionConfig` (its settings and cookie)
   and :func:`open_reader` for its Redis, SQLAlchemy (SQLite, PostgreSQL) and
-  filesystem stores. Decoding its msgpack needs the ``migrate`` extra.
+  filesystem stores, and :func:`take` to move one record exactly once.
+  Decoding its msgpack needs the ``migrate`` extra.
 
 .. versionadded:: 0.2
 """
@@ -17,7 +18,16 @@ from __future__ import annotations
 
 from .flask_cookie import FlaskCookieReader, cookie_fingerprint
 from .flask_session import FlaskSessionConfig, open_reader
-from .results import LegacyReader, LegacyRecord, LegacyResult, Loaded, Missing, RefusalKind, Refused
+from .results import (
+    LegacyReader,
+    LegacyRecord,
+    LegacyResult,
+    Loaded,
+    Missing,
+    RefusalKind,
+    Refused,
+    take,
+)
 
 __all__ = [
     "FlaskCookieReader",
@@ -31,4 +41,5 @@ __all__ = [
     "Refused",
     "cookie_fingerprint",
     "open_reader",
+    "take",
 ]

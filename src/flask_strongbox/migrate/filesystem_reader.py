@@ -90,16 +90,17 @@ class FileSystemReader:
     def load(self, sid: str, now: float) -> LegacyResult:
         return self._read(self.record_key(sid), now)
 
-    def delete(self, sid: str) -> None:
-        self.delete_record(self.record_key(sid))
+    def delete(self, sid: str) -> bool:
+        return self.delete_record(self.record_key(sid))
 
-    def delete_record(self, key: str) -> None:
+    def delete_record(self, key: str) -> bool:
         try:
             os.remove(self._path(key))
         except FileNotFoundError:
-            pass
+            return False
         except OSError as exc:
             raise self._unavailable(exc) from None
+        return True
 
     def scan(self, now: float, batch_size: int = 500) -> Iterator[list[LegacyRecord]]:
         """Every file in the directory but cachelib's own. A directory shared

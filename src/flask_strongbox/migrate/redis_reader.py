@@ -64,12 +64,12 @@ class RedisReader:
     def load(self, sid: str, now: float) -> LegacyResult:
         return self._read([self.record_key(sid)], now)[0].result
 
-    def delete(self, sid: str) -> None:
-        self.delete_record(self.record_key(sid))
+    def delete(self, sid: str) -> bool:
+        return self.delete_record(self.record_key(sid))
 
-    def delete_record(self, key: str) -> None:
+    def delete_record(self, key: str) -> bool:
         with self._guard() as client:
-            client.delete(key)
+            return bool(client.delete(key))
 
     def scan(self, now: float, batch_size: int = 500) -> Iterator[list[LegacyRecord]]:
         pattern = _GLOB.sub(r"\\\1", self.config.key_prefix) + "*"

@@ -84,11 +84,13 @@ class LegacyReader(Protocol):
     def load(self, sid: str, now: float) -> LegacyResult:
         """Read the record of session ``sid`` as it stands at ``now``."""
 
-    def delete(self, sid: str) -> None:
-        """Remove the record of session ``sid``, if there is one."""
+    def delete(self, sid: str) -> bool:
+        """Remove the record of session ``sid``; ``True`` if there was one.
+        Of concurrent deletes of one record, exactly one returns ``True``."""
 
-    def delete_record(self, key: str) -> None:
-        """Remove the record under ``key`` (from :meth:`record_key` or a scan)."""
+    def delete_record(self, key: str) -> bool:
+        """Remove the record under ``key`` (from :meth:`record_key` or a
+        scan), as :meth:`delete` does."""
 
     def scan(self, now: float, batch_size: int = 500) -> Iterator[list[LegacyRecord]]:
         """Every record in the store, read at ``now``, in batches of at most
@@ -97,3 +99,16 @@ class LegacyReader(Protocol):
 
     def close(self) -> None:
         """Release connections. The reader may be used again afterwards."""
+
+
+def take(reader: LegacyReader, sid: str, now: float) -> LegacyResult:
+    """Load the record of session ``sid`` and, if it was read, delete it: the
+    one step of an on-the-fly migration. Of concurrent takes of one record
+    exactly one gets it as :class:`Loaded`; the others get :class:`Missing`,
+    so a cookie sent by two requests at once is migrated once. A refused
+    record is left where it is.
+    """
+    result = reader.load(sid, now)
+    if isinstance(result, Loaded) and not reader.delete(sid):
+        return Missing()
+    return result

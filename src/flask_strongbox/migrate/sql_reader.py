@@ -46,7 +46,7 @@ class _SQLReader:
         # The table name is quoted as an identifier; values are parameters.
         table, m = _quoted(schema, config.table), self._mark
         self._get = f"SELECT data, expiry FROM {table} WHERE session_id = {m}"  # noqa: S608
-        self._delete = f"DELETE FROM {table} WHERE session_id = {m}"  # noqa: S608
+        self._delete = f"DELETE FROM {table} WHERE session_id = {m} RETURNING id"  # noqa: S608
         self._page = (
             f"SELECT id, session_id, data, expiry FROM {table} "  # noqa: S608
             f"WHERE id > {m} AND substr(session_id, 1, {m}) = {m} ORDER BY id LIMIT {m}"
@@ -62,11 +62,11 @@ class _SQLReader:
         rows = self._run(self._get, (self.record_key(sid),))
         return self._result(rows[0], now) if rows else Missing()
 
-    def delete(self, sid: str) -> None:
-        self.delete_record(self.record_key(sid))
+    def delete(self, sid: str) -> bool:
+        return self.delete_record(self.record_key(sid))
 
-    def delete_record(self, key: str) -> None:
-        self._run(self._delete, (key,))
+    def delete_record(self, key: str) -> bool:
+        return bool(self._run(self._delete, (key,)))
 
     def scan(self, now: float, batch_size: int = 500) -> Iterator[list[LegacyRecord]]:
         prefix, last = self.config.key_prefix, -1
