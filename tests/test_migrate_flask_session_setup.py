@@ -205,3 +205,17 @@ def test_what_a_reader_loads_strongbox_can_store_up_to_its_nesting_limit(tmp_pat
         for sid in ("past-limit", "ext"):
             result = legacy.reader.load(sid, time.time())
             assert isinstance(result, Refused) and result.kind == "unstorable"
+
+
+def test_migrate_all_lists_every_public_class_and_function() -> None:
+    import inspect
+
+    import flask_strongbox.migrate as migrate
+
+    defined = {
+        name for name, value in vars(migrate).items()
+        if not name.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__.startswith("flask_strongbox.migrate")
+    }
+    aliases = {"LegacyResult", "RefusalKind"}  # a Union and a Literal
+    assert set(migrate.__all__) == defined | aliases
