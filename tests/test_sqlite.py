@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask, session
 
-from flask_strongbox import SQLiteStore, StoreUnavailable, Strongbox, UnreadableRecord
-from flask_strongbox.stores.base import StoreStats
+from flask_strongbox import SQLiteStore, StoreUnavailable, Strongbox
 
 from .doubles import FakeClock
 from .test_store_contract import NOW, make_record
@@ -188,92 +185,3 @@ def test_the_file_check_costs_one_stat_per_write_and_none_per_read(tmp_path: Pat
         for i in range(10):
             assert store.touch(record.key, NOW + i, NOW + 300, NOW + i)
     assert calls == [str(tmp_path / "s.sqlite3")] * 10
-
-
-# -- rows the store cannot read ------------------------------------------------------
-
-
-def raw(path: Path, statement: str, *params: object) -> None:
-    conn = sqlite3.connect(path)
-    with conn:
-        conn.execute(statement, params)
-    conn.close()
-
-
-BAD_ROWS = [
-    ("expires", "'soon'", "expires is str, not a number"),
-    ("created", "x'0102'", "created is bytes, not a number"),
-    ("version", "'two'", "version is str, not an integer"),
-    ("blob", "42", "blob is int, not bytes"),
-    ("blob", "'text'", "blob is str, not bytes"),
-    ("user", "x'00ff'", "user is bytes, not text"),
-    ("info", "7", "info is int, not bytes"),
-]
-
-
-@pytest.mark.parametrize(("column", "value", "reason"), BAD_ROWS)
-def test_a_row_of_the_wrong_types_is_unreadable_never_a_raw_error(
-    tmp_path: Path, column: str, value: str, reason: str,
-) -> None:
-    """``get`` raises UnreadableRecord with a log-safe reason; listings skip
-    the row; writes over it fail cleanly or replace it; ``delete`` and
-    ``purge`` remove it."""
-    path = tmp_path / "s.sqlite3"
-    store = SQLiteStore(path)
-    user = "u" * 64
-    bad, good = make_record(user=user), make_record(user=user, created=NOW + 1)
-    store.create(bad)
-    store.create(good)
-    raw(path, f"UPDATE strongbox_sessions SET {column} = {value} WHERE key = ?", bad.key)
-    with pytest.raises(UnreadableRecord) as caught:
-        store.get(bad.key, NOW)
-    assert (caught.value.key, caught.value.reason) == (bad.key, reason)
-    assert store.sessions_of(user, NOW) == [good]
-    assert store.stats(NOW).live + store.stats(NOW).expired == 2
-    assert not store.create(bad)
-    store.replace(replace(bad, version=2), 1, NOW)  # True or False, never a raw error
-    store.touch(bad.key, NOW, NOW + 300, NOW)
-    assert store.delete(bad.key)
-    assert store.get(bad.key, NOW) is None
-    assert store.create(bad) and store.get(bad.key, NOW) == bad
-
-
-def test_delete_user_removes_unreadable_rows_of_the_user(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite3"
-    store = SQLiteStore(path)
-    user = "u" * 64
-    bad, good = make_record(user=user), make_record(user=user)
-    store.create(bad)
-    store.create(good)
-    raw(path, "UPDATE strongbox_sessions SET version = 'x' WHERE key = ?", bad.key)
-    assert sorted(store.delete_user(user, NOW)) == sorted([bad.key, good.key])
-    assert store.stats(NOW) == StoreStats(live=0, expired=0)
-
-
-def test_purge_removes_rows_whose_expiry_is_not_a_number(tmp_path: Path) -> None:
-    """Such a row never expires by comparison, so purge takes it out and stats
-    counts it with the expired backlog."""
-    path = tmp_path / "s.sqlite3"
-    store = SQLiteStore(path)
-    bad, live = make_record(), make_record()
-    store.create(bad)
-    store.create(live)
-    raw(path, "UPDATE strongbox_sessions SET expires = 'never' WHERE key = ?", bad.key)
-    assert store.stats(NOW) == StoreStats(live=1, expired=1)
-    assert store.purge(NOW) == 1
-    assert store.stats(NOW) == StoreStats(live=1, expired=0)
-    assert store.get(live.key, NOW) == live
-
-
-def test_missing_fields_in_a_table_made_without_constraints_are_unreadable(tmp_path: Path) -> None:
-    """A table made by hand (or by another tool) without NOT NULL can hold
-    rows with fields missing: such a row reads as unreadable."""
-    path = tmp_path / "s.sqlite3"
-    raw(path, "CREATE TABLE strongbox_sessions (key TEXT UNIQUE, blob BLOB, version INTEGER, "
-              "created REAL, last_seen REAL, expires REAL, absolute_expires REAL, user TEXT, info BLOB)")
-    raw(path, "INSERT INTO strongbox_sessions (key, blob, version, expires) VALUES (?, x'00', 1, ?)",
-        "k" * 64, NOW + 300)
-    store = SQLiteStore(path)
-    with pytest.raises(UnreadableRecord, match="created is NoneType, not a number"):
-        store.get("k" * 64, NOW)
-    assert store.delete("k" * 64)
