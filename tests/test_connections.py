@@ -166,3 +166,28 @@ def test_a_forked_child_opens_its_own_connections(tmp_path: Path) -> None:
     assert os.read(read, 1) == b"1" and status == 0
     os.close(read)
     assert store.get(child_record.key, NOW) == child_record
+
+
+def test_a_full_redis_pool_is_unavailable_saying_so(tmp_path: Path) -> None:
+    """redis-py's pool is bounded (``max_connections``, 100 by default in
+    redis-py 8) and fails fast beyond it: a 503 that names the cause, not
+    "cannot connect"."""
+    import redis
+
+    from flask_strongbox import StoreUnavailable
+    from flask_strongbox.stores.redis import RedisStore
+
+    from .services import redis_url
+
+    pool = redis.ConnectionPool.from_url(redis_url(), max_connections=1)
+    if not hasattr(redis.exceptions, "MaxConnectionsError"):
+        pytest.skip("this redis-py raises a plain ConnectionError for a full pool")
+    store = RedisStore(redis.Redis(connection_pool=pool), prefix=f"t{secrets.token_hex(4)}:")
+    held = pool.get_connection()
+    try:
+        with pytest.raises(StoreUnavailable, match="max_connections"):
+            store.get("0" * 64, 0.0)
+    finally:
+        pool.release(held)
+        pool.disconnect()
+    assert store.get("0" * 64, 0.0) is None

@@ -31,6 +31,8 @@ _HINTS = {
     "ClusterError": "the cluster is down or resharding; check `redis-cli --cluster check`",
     "RedisClusterException": "no cluster node answered; check the node addresses",
     "AuthenticationError": "authentication failed; check the user name and password",
+    "MaxConnectionsError": "more operations at once than the client's pool allows; "
+                           "raise its max_connections",
     "TimeoutError": "the server did not answer in time; check it is up and not overloaded",
     "ConnectionError": "cannot connect; check the server is running and reachable",
 }
