@@ -120,13 +120,22 @@ class Store(Protocol):
     Every method is atomic on its own. Times are Unix seconds passed in by the
     caller, so stores never read a clock themselves. A store that cannot reach
     its backend raises :class:`~flask_strongbox.StoreUnavailable`.
+
+    Something stored under a key that is not a readable record (decode rows
+    with :meth:`Record.from_row`) never gives a raw error: :meth:`get` raises
+    :class:`~flask_strongbox.UnreadableRecord`, listings pass over it,
+    :meth:`purge` removes it if it can never expire, writes over it return
+    ``False`` or replace it, and :meth:`delete` removes it.
     """
 
     #: A short name for logs and ``flask sessions stats``, e.g. ``"sqlite"``.
     name: str
 
     def get(self, key: str, now: float) -> Record | None:
-        """The record under ``key`` if it exists and has not expired at ``now``."""
+        """The record under ``key`` if it exists and has not expired at ``now``.
+
+        :raises UnreadableRecord: if what is under ``key`` is not a record.
+        """
 
     def create(self, record: Record) -> bool:
         """Insert ``record``; ``False`` (and no change) if ``record.key`` exists."""
@@ -144,7 +153,8 @@ class Store(Protocol):
         changing its data or version. ``False`` if the record is gone."""
 
     def delete(self, key: str) -> bool:
-        """Remove the record; ``True`` if there was one."""
+        """Remove whatever is under ``key``, readable or not; ``True`` if
+        there was something."""
 
     def sessions_of(self, user: str, now: float) -> list[Record]:
         """The live records whose ``user`` is ``user``, oldest first."""
@@ -154,10 +164,11 @@ class Store(Protocol):
         return the removed keys."""
 
     def purge(self, now: float, limit: int = 500) -> int:
-        """Remove up to ``limit`` records that expired before ``now``."""
+        """Remove up to ``limit`` records that expired before ``now``, or whose
+        expiry is not a number."""
 
     def stats(self, now: float) -> StoreStats:
-        """How many records are live and how many expired but not purged."""
+        """How many records are live and how many are left for :meth:`purge`."""
 
     def close(self) -> None:
         """Release connections. The store may be used again afterwards."""
