@@ -15,14 +15,17 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -239,6 +242,99 @@ def postgres_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_url(), autocommit=True, connect_timeout=3) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL (``initdb`` in a temp folder, a free loopback
+    port, trust auth), to stop and resume: :meth:`pause` stops every process of
+    the server (SIGSTOP), as a frozen VM or a debugger would, while its kernel
+    still accepts and acknowledges packets; :meth:`resume` lets it go on. Run
+    as the ``postgres`` user when the tests run as root, since PostgreSQL
+    refuses to run as root."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="strongbox-pg-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> PostgresServer:
+        binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not binaries:
+            unavailable("no PostgreSQL server binaries in /usr/lib/postgresql/*/bin")
+        bin_dir = binaries[-1].parent
+        as_user: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres")
+            as_user = {"user": "postgres", "group": "postgres"}
+        data = self.folder / "data"
+        subprocess.run(
+            [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+             "--no-sync", "--no-instructions", "-E", "UTF8"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+            cwd=self.folder, **as_user,
+        )
+        self.process = subprocess.Popen(
+            [str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.port), "-k", str(self.folder),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.folder, **as_user,
+        )
+        deadline = time.monotonic() + 30
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                unavailable(f"the throwaway PostgreSQL did not start on port {self.port}")
+            time.sleep(0.05)
+        return self
+
+    def _answers(self) -> bool:
+        import psycopg
+
+        try:
+            psycopg.connect(self.url, connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    def pause(self) -> None:
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, number: int) -> None:
+        """Signal the postmaster, then each of its children (every backend
+        calls setsid(), so a process-group signal would miss them)."""
+        assert self.process is not None
+        postmaster = self.process.pid
+        os.kill(postmaster, number)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with suppress(OSError, IndexError, ValueError):
+                # "pid (comm) state ppid ...": the name may hold spaces, so split after ")".
+                if int(stat.read_text().rpartition(")")[2].split()[1]) == postmaster:
+                    os.kill(int(stat.parent.name), number)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            with suppress(ProcessLookupError):
+                self.resume()
+            self.process.terminate()  # SIGTERM: smart shutdown
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> PostgresServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @dataclass

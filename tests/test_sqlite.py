@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask, session
@@ -12,6 +13,7 @@ from flask import Flask, session
 from flask_strongbox import SQLiteStore, StoreUnavailable, Strongbox
 
 from .doubles import FakeClock
+from .test_store_contract import NOW, make_record
 from .tutorial import make_app
 
 
@@ -67,8 +69,6 @@ def test_corrupt_file_is_reported_and_never_replaced(tmp_path: Path, clock: Fake
 
 
 def test_deleted_file_is_not_silently_recreated(tmp_path: Path) -> None:
-    from .test_store_contract import make_record
-
     path = tmp_path / "sessions.sqlite3"
     store = SQLiteStore(path)
     store.create(make_record())
@@ -83,8 +83,6 @@ def test_deleted_file_is_not_silently_recreated(tmp_path: Path) -> None:
 def test_read_only_file_is_a_clear_error(tmp_path: Path) -> None:
     import shutil
     import subprocess
-
-    from .test_store_contract import make_record
 
     path = tmp_path / "sessions.sqlite3"
     first = SQLiteStore(path)
@@ -108,11 +106,82 @@ def test_read_only_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_several_store_objects_share_one_file(tmp_path: Path) -> None:
     """Two store objects stand for two processes on one file."""
-    from .test_store_contract import NOW, make_record
-
     first, second = SQLiteStore(tmp_path / "s.sqlite3"), SQLiteStore(tmp_path / "s.sqlite3")
     record = make_record()
     first.create(record)
     assert second.get(record.key, NOW) == record
     assert second.delete(record.key)
     assert first.get(record.key, NOW) is None
+
+
+# -- the file is deleted or replaced while the app runs ----------------------------
+
+
+def session_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name.startswith("sessions")}
+
+
+def test_a_file_deleted_while_serving_is_a_503_and_is_never_recreated(
+    tmp_path: Path, clock: FakeClock,
+) -> None:
+    """Writes into a deleted file would be answered 200 and lost at restart:
+    the next request after the delete is a 503 naming the file, and nothing
+    is created in its place."""
+    path = tmp_path / "sessions.sqlite3"
+    store = SQLiteStore(path)
+    client = make_app(store, clock).test_client()
+    assert client.post("/login", data={"nm": "alice"}).status_code == 302
+    for leftover in tmp_path.iterdir():
+        leftover.unlink()
+    response = client.post("/login", data={"nm": "bob"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert "Set-Cookie" not in response.headers
+    with pytest.raises(StoreUnavailable, match=r"sessions\.sqlite3.*deleted"):
+        store.create(make_record())
+    assert session_files(tmp_path) == {}
+
+
+def test_a_file_renamed_over_while_serving_is_a_503_and_left_untouched(
+    tmp_path: Path, clock: FakeClock,
+) -> None:
+    """A file moved onto the path (a restored backup, say) is not the file the
+    open connections write to: refuse rather than split writes between them."""
+    path = tmp_path / "sessions.sqlite3"
+    store = SQLiteStore(path)
+    client = make_app(store, clock).test_client()
+    assert client.post("/login", data={"nm": "alice"}).status_code == 302
+    backup = tmp_path / "backup.sqlite3"
+    other = SQLiteStore(backup)
+    other.create(make_record())
+    other.close()
+    os.replace(backup, path)
+    before = session_files(tmp_path)
+    assert client.post("/login", data={"nm": "bob"}).status_code == 503
+    with pytest.raises(StoreUnavailable, match=r"sessions\.sqlite3.*another file"):
+        store.create(make_record())
+    assert session_files(tmp_path) == before
+    store.close()
+    with pytest.raises(StoreUnavailable, match="another file"):
+        store.create(make_record())  # close() does not make it switch files either
+
+
+def test_the_file_check_costs_one_stat_per_write_and_none_per_read(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    record = make_record()
+    store.create(record)
+    calls: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        calls.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "stat", counting_stat)
+        for _ in range(10):
+            assert store.get(record.key, NOW) == record
+        assert calls == []
+        for i in range(10):
+            assert store.touch(record.key, NOW + i, NOW + 300, NOW + i)
+    assert calls == [str(tmp_path / "s.sqlite3")] * 10

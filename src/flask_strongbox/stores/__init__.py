@@ -60,18 +60,21 @@ def store_from_url(url: str, settings: Settings, instance_path: str) -> Store:
             "redis://, rediss://, redis+sentinel://, redis+cluster:// or postgresql://"
         )
     extra, class_name = _NETWORK[scheme]
-    module = f"{__name__}.{'redis' if extra == 'redis' else 'postgres'}"
+    # Both the store module and from_url may import the extra's packages (the
+    # Redis store imports redis-py only to build a client from a URL).
     try:
-        store_class: Any = getattr(importlib.import_module(module), class_name)
+        store_class: Any = getattr(importlib.import_module(f"{__name__}.{extra}"), class_name)
+        if extra == "redis":
+            store: Store = store_class.from_url(
+                url, prefix=settings.key_prefix, socket_timeout=settings.store_timeout
+            )
+        else:
+            store = store_class.from_url(
+                url, table=settings.table, connect_timeout=settings.store_timeout)
     except ImportError as exc:
+        missing = f"module {exc.name!r} cannot be imported" if exc.name else str(exc)
         raise ConfigurationError(
             f"STRONGBOX_STORE uses {scheme}://, which needs the {extra} extra: "
-            f"pip install 'flask-strongbox[{extra}]' ({exc})"
+            f"pip install 'flask-strongbox[{extra}]' ({missing})"
         ) from None
-    if extra == "redis":
-        store: Store = store_class.from_url(
-            url, prefix=settings.key_prefix, socket_timeout=settings.store_timeout
-        )
-    else:
-        store = store_class.from_url(url, table=settings.table, connect_timeout=settings.store_timeout)
     return store

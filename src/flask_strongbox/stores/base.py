@@ -8,8 +8,15 @@ every store by construction and a new store is one file.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import UnreadableRecord
+
+_FIELDS = ("key", "blob", "version", "created", "last_seen", "expires", "absolute_expires",
+           "user", "info")
+_TIMES = (float, int)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +44,65 @@ class Record:
     user: str | None = None
     info: bytes | None = None
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Record:
+        """The record stored as ``row``, its nine fields in the order above,
+        checked to be of exactly the right types: ``str`` key, ``bytes`` blob,
+        ``int`` version, ``float`` (or ``int``) times that are numbers, ``str``
+        or ``None`` user and ``bytes`` or ``None`` info. Every store decodes
+        what it reads through this, so no store hands the session layer a
+        record it cannot use.
+
+        :raises UnreadableRecord: naming the first bad field, never its content.
+        """
+        if len(row) == 9:
+            key, blob, version, created, last_seen, expires, absolute, user, info = row
+            # One expression on the hot path: a few hundred nanoseconds per read.
+            # ``x == x`` is false only for NaN, which no comparison can expire.
+            if (
+                type(key) is str and type(blob) is bytes and type(version) is int
+                and type(created) in _TIMES and type(last_seen) in _TIMES
+                and type(expires) in _TIMES and type(absolute) in _TIMES
+                and created == created and last_seen == last_seen
+                and expires == expires and absolute == absolute
+                and (user is None or type(user) is str) and (info is None or type(info) is bytes)
+            ):
+                return cls(key, blob, version, created, last_seen, expires, absolute, user, info)
+        key = row[0] if row and isinstance(row[0], str) else ""
+        raise UnreadableRecord(key, _what_is_wrong(row))
+
     def is_live(self, now: float) -> bool:
         return now < self.expires
+
+
+def _what_is_wrong(row: Sequence[Any]) -> str:
+    """The first field of ``row`` :meth:`Record.from_row` refuses, as a short,
+    log-safe reason: a field name and a type name, never a value."""
+    if len(row) != 9:
+        return f"{len(row)} fields instead of 9"
+    wanted: list[tuple[str, tuple[type, ...], str]] = [
+        ("key", (str,), "text"), ("blob", (bytes,), "bytes"), ("version", (int,), "an integer"),
+        *((name, _TIMES, "a number") for name in _FIELDS[3:7]),
+        ("user", (str, type(None)), "text"), ("info", (bytes, type(None)), "bytes"),
+    ]
+    for value, (name, types, what) in zip(row, wanted, strict=True):
+        if type(value) not in types:
+            return f"{name} is {type(value).__name__}, not {what}"
+        if value != value:
+            return f"{name} is NaN, not {what}"
+    return "unreadable"
+
+
+def readable(rows: Iterable[Sequence[Any]]) -> list[Record]:
+    """The records stored as ``rows``, passing over any that cannot be read:
+    a listing (a user's sessions) skips what ``Store.get`` would refuse."""
+    records = []
+    for row in rows:
+        try:
+            records.append(Record.from_row(row))
+        except UnreadableRecord:
+            continue
+    return records
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +120,22 @@ class Store(Protocol):
     Every method is atomic on its own. Times are Unix seconds passed in by the
     caller, so stores never read a clock themselves. A store that cannot reach
     its backend raises :class:`~flask_strongbox.StoreUnavailable`.
+
+    Something stored under a key that is not a readable record (decode rows
+    with :meth:`Record.from_row`) never gives a raw error: :meth:`get` raises
+    :class:`~flask_strongbox.UnreadableRecord`, listings pass over it,
+    :meth:`purge` removes it if it can never expire, writes over it return
+    ``False`` or replace it, and :meth:`delete` removes it.
     """
 
     #: A short name for logs and ``flask sessions stats``, e.g. ``"sqlite"``.
     name: str
 
     def get(self, key: str, now: float) -> Record | None:
-        """The record under ``key`` if it exists and has not expired at ``now``."""
+        """The record under ``key`` if it exists and has not expired at ``now``.
+
+        :raises UnreadableRecord: if what is under ``key`` is not a record.
+        """
 
     def create(self, record: Record) -> bool:
         """Insert ``record``; ``False`` (and no change) if ``record.key`` exists."""
@@ -80,7 +153,8 @@ class Store(Protocol):
         changing its data or version. ``False`` if the record is gone."""
 
     def delete(self, key: str) -> bool:
-        """Remove the record; ``True`` if there was one."""
+        """Remove whatever is under ``key``, readable or not; ``True`` if
+        there was something."""
 
     def sessions_of(self, user: str, now: float) -> list[Record]:
         """The live records whose ``user`` is ``user``, oldest first."""
@@ -90,10 +164,11 @@ class Store(Protocol):
         return the removed keys."""
 
     def purge(self, now: float, limit: int = 500) -> int:
-        """Remove up to ``limit`` records that expired before ``now``."""
+        """Remove up to ``limit`` records that expired before ``now``, or whose
+        expiry is not a number."""
 
     def stats(self, now: float) -> StoreStats:
-        """How many records are live and how many expired but not purged."""
+        """How many records are live and how many are left for :meth:`purge`."""
 
     def close(self) -> None:
         """Release connections. The store may be used again afterwards."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import select
 import threading
 import time
@@ -20,34 +19,21 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import StoreUnavailable
-from .base import Record, StoreStats
+from .base import Record, StoreStats, readable
+from .postgres_schema import SCHEMA_VERSION, Layout
+from .postgres_schema import Connection as _Connection
+from .watchdog import Watch, watchdog
 
-SCHEMA_VERSION = 1
-_Connection = psycopg.Connection[tuple[Any, ...]]
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_COLUMNS = 'key, blob, version, created, last_seen, expires, absolute_expires, "user", info'
-
-_DDL = (
-    """CREATE TABLE IF NOT EXISTS {t} (
-        key text COLLATE "C" PRIMARY KEY,
-        blob bytea NOT NULL,
-        version bigint NOT NULL,
-        created double precision NOT NULL,
-        last_seen double precision NOT NULL,
-        expires double precision NOT NULL,
-        absolute_expires double precision NOT NULL,
-        "user" text,
-        info bytea
-    )""",
-    "CREATE INDEX IF NOT EXISTS {expires_index} ON {t} (expires)",
-    'CREATE INDEX IF NOT EXISTS {user_index} ON {t} ("user") WHERE "user" IS NOT NULL',
-    "CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value text NOT NULL)",
-)
+#: How much longer than the server's own timeouts the client waits before it
+#: gives up on a server that cannot even say it timed out (stopped, cut off).
+_GRACE = 0.5
+#: Seconds ``init_db`` may wait for the locks it needs (another creator, say).
+_DDL_SECONDS = 10.0
 
 
 class PostgresStore:
@@ -62,10 +48,16 @@ class PostgresStore:
     :param schema: the schema holding the table; ``None`` follows ``search_path``.
     :param pool_min: connections kept open.
     :param pool_max: most connections open at once.
-    :param connect_timeout: seconds to wait for a connection before raising
-        :class:`~flask_strongbox.StoreUnavailable`.
+    :param connect_timeout: seconds to wait for a connection, and again for
+        each statement to finish, before raising
+        :class:`~flask_strongbox.StoreUnavailable`. The server enforces it
+        (``statement_timeout``, ``lock_timeout``), the kernel for a peer that is
+        gone (TCP keepalives, ``tcp_user_timeout``), and the client itself for
+        a server that answers nothing at all, half a second later.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        ``connect_timeout`` bounds every statement and lock wait too.
     """
 
     name = "postgres"
@@ -74,19 +66,16 @@ class PostgresStore:
         self, conninfo: str, *, table: str = "strongbox_sessions", schema: str | None = None,
         pool_min: int = 1, pool_max: int = 10, connect_timeout: float = 5.0,
     ) -> None:
-        # 50 leaves room for "<table>_expires" and "<table>_meta_pkey" in 63 bytes.
-        _check_name("table", table, 50)
-        if schema is not None:
-            _check_name("schema", schema, 63)
+        self._layout = Layout(table, schema)
         if not 0 <= pool_min <= pool_max or pool_max < 1:
             raise ValueError("PostgreSQL pool sizes need 0 <= pool_min <= pool_max, pool_max >= 1")
         if connect_timeout <= 0:
             raise ValueError("PostgreSQL connect_timeout must be a positive number of seconds")
         params = _parse(conninfo)
         self.table, self.schema = table, schema
-        self._qualified = f"{schema}.{table}" if schema else table
         self.pool_min, self.pool_max, self.connect_timeout = pool_min, pool_max, connect_timeout
         self._conninfo = conninfo
+        self._params = params
         self._password = params.get("password") or ""
         shown = ("host", "port", "dbname")
         self._where = " ".join(f"{k}={params[k]}" for k in shown if k in params)
@@ -110,7 +99,7 @@ class PostgresStore:
         return cls(url, table=table, schema=schema, connect_timeout=connect_timeout)
 
     def __repr__(self) -> str:
-        return f"<PostgresStore {self._where or 'libpq defaults'} table={self._qualified}>"
+        return f"<PostgresStore {self._where or 'libpq defaults'} table={self._layout.qualified}>"
 
     # -- connections ---------------------------------------------------------
 
@@ -127,9 +116,9 @@ class PostgresStore:
 
     def _new_pool(self) -> ConnectionPool[_Connection]:
         pool: ConnectionPool[_Connection] = ConnectionPool(
-            self._conninfo,
-            kwargs={"autocommit": True, "connect_timeout": max(1, math.ceil(self.connect_timeout))},
+            self._conninfo, kwargs=self._connect_options(),
             min_size=self.pool_min, max_size=self.pool_max, open=False,
+            configure=self._configure,
             # Give up reconnecting quickly: the next request starts a fresh
             # attempt at once, instead of waiting out a long backoff.
             reconnect_timeout=self.connect_timeout,
@@ -138,17 +127,49 @@ class PostgresStore:
         pool.open(wait=False)
         return pool
 
+    def _connect_options(self) -> dict[str, Any]:
+        """libpq options: autocommit, and a dead peer noticed within about the
+        timeout, by TCP keepalives while idle and ``tcp_user_timeout`` while
+        sending. Options the connection string sets itself are left as they are."""
+        seconds = max(1, math.ceil(self.connect_timeout))
+        options: dict[str, Any] = {
+            "connect_timeout": seconds, "keepalives": 1, "keepalives_idle": seconds,
+            "keepalives_interval": seconds, "keepalives_count": 3,
+        }
+        if psycopg.pq.version() >= 120000:  # libpq 12 added tcp_user_timeout
+            options["tcp_user_timeout"] = math.ceil(self.connect_timeout * 1000)
+        options = {k: v for k, v in options.items() if k not in self._params}
+        return {"autocommit": True, **options}
+
+    def _configure(self, conn: _Connection) -> None:
+        """Have the server end any statement, or wait for a lock, that takes
+        longer than the timeout. Set once per connection, by ``SET`` rather than
+        the ``options`` startup parameter, which PgBouncer refuses."""
+        limit = f"{math.ceil(self.connect_timeout * 1000)}ms"
+        with watchdog.watch(conn.fileno(), self.connect_timeout + _GRACE):
+            conn.execute("SELECT set_config('statement_timeout', %s, false), "
+                         "set_config('lock_timeout', %s, false)", [limit, limit])
+
     @contextmanager
-    def _connection(self) -> Iterator[_Connection]:
+    def _connection(self, seconds: float | None = None) -> Iterator[_Connection]:
+        """A pooled connection whose every statement must finish within
+        ``seconds`` (the timeout, and a little grace, by default). Past that its
+        socket is shut down and the connection discarded, never pooled again."""
+        pool: ConnectionPool[_Connection] | None = None
+        conn: _Connection | None = None
+        watch: Watch | None = None
         try:
             pool = self._get_pool()
             conn = self._checkout(pool)
-            try:
+            with watchdog.watch(conn.fileno(), seconds or self.connect_timeout + _GRACE) as watch:
                 yield conn
-            finally:
-                pool.putconn(conn)
         except psycopg.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise self._unavailable(exc, watch) from exc
+        finally:
+            if pool is not None and conn is not None:
+                if watch is not None and watch.expired:
+                    conn.close()
+                pool.putconn(conn)  # a closed or half-used one is discarded
 
     def _checkout(self, pool: ConnectionPool[_Connection]) -> _Connection:
         """A pooled connection, passing over those the server closed while they
@@ -159,7 +180,7 @@ class PostgresStore:
         deadline = time.monotonic() + self.connect_timeout
         while True:
             conn = pool.getconn(timeout=max(0.0, deadline - time.monotonic()))
-            if not _closed_by_server(conn):
+            if not _said_something(conn):
                 return conn
             conn.close()
             pool.putconn(conn)  # discarded, and a replacement is started
@@ -169,28 +190,25 @@ class PostgresStore:
         with self._connection() as conn:
             if not self._ready:
                 self._prepare(conn)
-            cursor = conn.execute(self._sql(template), params)
+            cursor = conn.execute(self._layout.sql(template), params)
             return cursor.rowcount, cursor.fetchall() if cursor.description else []
 
-    def _sql(self, template: str) -> sql.Composed:
-        return sql.SQL(template).format(
-            columns=sql.SQL(_COLUMNS),
-            t=sql.Identifier(*filter(None, (self.schema, self.table))),
-            meta=sql.Identifier(*filter(None, (self.schema, f"{self.table}_meta"))),
-            expires_index=sql.Identifier(f"{self.table}_expires"),
-            user_index=sql.Identifier(f"{self.table}_user"),
-        )
-
-    def _unavailable(self, exc: psycopg.Error) -> StoreUnavailable:
+    def _unavailable(self, exc: psycopg.Error, watch: Watch | None = None) -> StoreUnavailable:
         reason = " ".join(str(exc).split())[:300]
         hint = "check that the server is up and reachable"
-        if isinstance(exc, PoolTimeout):
+        if watch is not None and watch.expired:
+            reason = f"no answer within {watch.seconds:g} s; the connection was dropped"
+            hint += " (a stopped server or a network cut answers nothing)"
+        elif isinstance(exc, PoolTimeout):
             reason = f"no connection within {self.connect_timeout:g} s"
             hint += f" and pool_max={self.pool_max} is enough (the psycopg.pool log says more)"
+        elif isinstance(exc, errors.LockNotAvailable | errors.QueryCanceled):
+            reason = f"a statement took longer than {self.connect_timeout:g} s ({reason})"
+            hint = "another session may hold a lock on the table, or the server is overloaded"
         elif not isinstance(exc, psycopg.OperationalError):
             reason = f"{type(exc).__name__}: {reason}"
             hint = "check the table and the user's privileges (`flask sessions init-db`)"
-        where = f"{self._where or 'libpq defaults'}, table {self._qualified}"
+        where = f"{self._where or 'libpq defaults'}, table {self._layout.qualified}"
         detail = f"{reason} ({where}); {hint}"
         if self._password:
             detail = detail.replace(self._password, "***")
@@ -203,56 +221,28 @@ class PostgresStore:
         missing. Safe to run again; existing rows and other tables are left
         alone. Backs ``flask sessions init-db``.
         """
-        with self._connection() as conn:
-            self._create_tables(conn)
+        with self._connection(_DDL_SECONDS + _GRACE) as conn:
+            self._layout.create(conn, _DDL_SECONDS)
             self._prepare(conn)
 
     def _prepare(self, conn: _Connection) -> None:
-        version = self._schema_version(conn)
+        version = self._layout.version(conn)
         if version is None:
-            self._create_tables(conn)
+            self._layout.create(conn, self.connect_timeout)
             version = SCHEMA_VERSION
         if version > SCHEMA_VERSION:
             raise StoreUnavailable(self.name, (
-                f"table {self._qualified} has schema version {version}, made by a newer "
+                f"table {self._layout.qualified} has schema version {version}, made by a newer "
                 f"flask-strongbox; this one knows version {SCHEMA_VERSION}, upgrade it"
             ))
         self._ready = True
-
-    def _schema_version(self, conn: _Connection) -> int | None:
-        # Read-only when all is in place, so the app's database user needs
-        # no CREATE privilege once `init-db` has run.
-        names = [self._sql(n).as_string(conn) for n in ("{t}", "{meta}")]
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
-                              names).fetchone()
-        if not exists or not exists[0]:
-            return None
-        row = conn.execute(
-            self._sql("SELECT value FROM {meta} WHERE name = 'schema_version'")).fetchone()
-        return int(row[0]) if row else None
-
-    def _create_tables(self, conn: _Connection) -> None:
-        with conn.transaction():
-            # One creator at a time across processes: concurrent CREATE ... IF
-            # NOT EXISTS can still collide in the catalogs.
-            conn.execute("SET LOCAL lock_timeout = '10s'")
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self._qualified])
-            if self.schema:
-                found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [self.schema])
-                if not found.fetchone():
-                    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
-            for statement in _DDL:
-                conn.execute(self._sql(statement))
-            conn.execute(self._sql(
-                "INSERT INTO {meta} (name, value) VALUES ('schema_version', %s) "
-                "ON CONFLICT (name) DO NOTHING"), [str(SCHEMA_VERSION)])
 
     # -- the store protocol --------------------------------------------------
 
     def get(self, key: str, now: float) -> Record | None:
         _, rows = self._execute(
             "SELECT {columns} FROM {t} WHERE key = %s AND expires > %s", (key, now))
-        return Record(*rows[0]) if rows else None
+        return Record.from_row(rows[0]) if rows else None
 
     def create(self, record: Record) -> bool:
         count, _ = self._execute(
@@ -290,7 +280,7 @@ class PostgresStore:
             "ORDER BY created, key",
             (user, now),
         )
-        return [Record(*row) for row in rows]
+        return readable(rows)
 
     def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
         _, rows = self._execute(
@@ -301,22 +291,23 @@ class PostgresStore:
 
     def purge(self, now: float, limit: int = 500) -> int:
         # Small batches, and rows locked by a request are skipped rather than
-        # waited for, so requests never queue behind a purge.
+        # waited for, so requests never queue behind a purge. A NaN expiry (the
+        # one unreadable value the column's type allows) never compares as
+        # expired, and PostgreSQL sorts it above every number: purged too.
         count, _ = self._execute(
-            "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires <= %s "
-            "LIMIT %s FOR UPDATE SKIP LOCKED)",
+            "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} "
+            "WHERE expires <= %s OR expires = 'NaN' LIMIT %s FOR UPDATE SKIP LOCKED)",
             (now, limit),
         )
         return count
 
     def stats(self, now: float) -> StoreStats:
         _, rows = self._execute(
-            "SELECT count(*) FILTER (WHERE expires > %s), count(*) FILTER (WHERE expires <= %s) "
-            "FROM {t}",
-            (now, now),
+            "SELECT count(*) FILTER (WHERE expires > %s AND expires <> 'NaN'), count(*) FROM {t}",
+            (now,),
         )
-        live, expired = rows[0]
-        return StoreStats(live=live, expired=expired)
+        live, total = rows[0]
+        return StoreStats(live=live, expired=total - live)
 
     def close(self) -> None:
         with self._lock:
@@ -326,33 +317,19 @@ class PostgresStore:
             pool.close()
 
 
-def _closed_by_server(conn: _Connection) -> bool:
-    # An idle connection has nothing to read unless the server said goodbye (or,
-    # rarely, sent a notice), so only then is a round trip spent to find out.
+def _said_something(conn: _Connection) -> bool:
+    """Whether an idle connection is closed or has input waiting. Input on an
+    idle connection is nearly always the server saying goodbye (a restart, an
+    admin shutdown), so such a connection is replaced without the round trip
+    it would take to find out, which a stopped server would never answer."""
     if conn.closed:
         return True
     fileno = conn.fileno()
     if hasattr(select, "poll"):
         poller = select.poll()
         poller.register(fileno, select.POLLIN)
-        readable = bool(poller.poll(0))
-    else:  # Windows
-        readable = bool(select.select([fileno], [], [], 0)[0])
-    if not readable:
-        return False
-    try:
-        conn.execute("")
-    except psycopg.Error:
-        return True
-    return False
-
-
-def _check_name(what: str, name: str, max_length: int) -> None:
-    if not _IDENTIFIER.fullmatch(name) or len(name) > max_length:
-        raise ValueError(
-            f"PostgreSQL {what} name {name!r} must be at most {max_length} letters, digits "
-            "and underscores, not starting with a digit"
-        )
+        return bool(poller.poll(0))
+    return bool(select.select([fileno], [], [], 0)[0])  # Windows
 
 
 def _parse(conninfo: str) -> dict[str, str]:

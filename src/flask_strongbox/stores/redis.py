@@ -10,14 +10,15 @@ drop stale ones, so records that expire or are evicted never leave it wrong.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
-from ..errors import StoreUnavailable
+from ..errors import StoreUnavailable, UnreadableRecord
 from .base import Record, StoreStats
+from .redis_records import decode, encode, num, number, text, ttl_ms
+from .redis_scripts import SCRIPTS
 from .redis_urls import Client, client_factory, redact
 
 # Matched by class name, so redis-py's and valkey-py's parallel exception trees
@@ -30,64 +31,12 @@ _HINTS = {
     "ClusterError": "the cluster is down or resharding; check `redis-cli --cluster check`",
     "RedisClusterException": "no cluster node answered; check the node addresses",
     "AuthenticationError": "authentication failed; check the user name and password",
+    "MaxConnectionsError": "more operations at once than the client's pool allows; "
+                           "raise its max_connections",
     "TimeoutError": "the server did not answer in time; check it is up and not overloaded",
     "ConnectionError": "cannot connect; check the server is running and reachable",
 }
 
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-# The next two return the old user, expires, absolute_expires and version, so
-# the caller can tell whether the user index must take or outlive the record.
-# ARGV: expected version, now, ttl ms (0: the new record is already dead), fields.
-_REPLACE = """
-local cur = redis.call('HMGET', KEYS[1], 'user', 'expires', 'absolute_expires', 'version')
-if cur[4] ~= ARGV[1] or tonumber(cur[2]) <= tonumber(ARGV[2]) then return false end
-if ARGV[3] == '0' then redis.call('DEL', KEYS[1]) return {} end
-redis.call('HDEL', KEYS[1], 'user', 'info')
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return cur
-"""
-# ARGV: now, last_seen, expires, ttl ms (0: the record is now dead).
-_TOUCH = """
-local cur = redis.call('HMGET', KEYS[1], 'user', 'expires', 'absolute_expires', 'version')
-if not cur[2] or tonumber(cur[2]) <= tonumber(ARGV[1]) then return false end
-if ARGV[4] == '0' then redis.call('DEL', KEYS[1]) return {} end
-redis.call('HSET', KEYS[1], 'last_seen', ARGV[2], 'expires', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return cur
-"""
-_DELETE_IF_OWNED = """
-if redis.call('HGET', KEYS[1], 'user') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0"""
-_DELETE_IF_EXPIRED = """
-local expires = tonumber(redis.call('HGET', KEYS[1], 'expires') or '+inf')
-if expires <= tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end
-return 0"""
-# GT keeps scores rising, so a member re-added after a reader saw it stale gets
-# a new score and the reader's conditional removal below leaves it alone.
-_INDEX_ADD = """
-redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return 1
-"""
-_INDEX_DROP = """
-local removed = 0
-for i = 1, #ARGV, 2 do
-  if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i])) == tonumber(ARGV[i + 1]) then
-    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
-  end
-end
-return removed
-"""
-_SCRIPTS = {
-    "create": _CREATE, "replace": _REPLACE, "touch": _TOUCH, "delete_owned": _DELETE_IF_OWNED,
-    "delete_expired": _DELETE_IF_EXPIRED, "index_add": _INDEX_ADD, "index_drop": _INDEX_DROP,
-}
 _BATCH = 500
 
 
@@ -172,7 +121,7 @@ class RedisStore:
     def _run(self, script: str, key: str | bytes, *args: object) -> Any:
         with self._guard() as client:
             if script not in self._scripts:
-                self._scripts[script] = client.register_script(_SCRIPTS[script])
+                self._scripts[script] = client.register_script(SCRIPTS[script])
             return self._scripts[script](keys=[key], args=args)
 
     def _record_key(self, key: str) -> str:
@@ -189,34 +138,40 @@ class RedisStore:
         ``None`` for a new record), make the user index name it and outlive it."""
         if user is None:
             return
-        if old is not None and old[0] == user.encode() and until <= max(map(float, old[1:3])):
+        listed_until = max((number(t) or 0.0 for t in old[1:3]), default=0.0) if old else 0.0
+        if old is not None and old[0] == user.encode() and until <= listed_until:
             return  # already listed, and the list lives long enough
-        self._run("index_add", self._index_key(user), version, key, _ttl_ms(until, now))
+        self._run("index_add", self._index_key(user), version, key, ttl_ms(until, now))
 
     # -- the store protocol --------------------------------------------------
 
     def get(self, key: str, now: float) -> Record | None:
-        with self._guard() as client:
-            fields = client.hgetall(self._record_key(key))
-        record = _record(key, fields) if fields else None
+        try:
+            with self._guard() as client:
+                fields = client.hgetall(self._record_key(key))
+        except Exception as exc:
+            if _wrong_type(exc):
+                raise UnreadableRecord(key, "the key holds another type than a hash") from None
+            raise
+        record = decode(key, fields) if fields else None
         return record if record is not None and record.is_live(now) else None
 
     def create(self, record: Record) -> bool:
         now = record.last_seen
-        ttl = _ttl_ms(record.expires, now)
+        ttl = ttl_ms(record.expires, now)
         if ttl <= 0:  # dead on arrival: nothing to write
             with self._guard() as client:
                 return not client.exists(self._record_key(record.key))
-        if not self._run("create", self._record_key(record.key), ttl, *_fields(record)):
+        if not self._run("create", self._record_key(record.key), ttl, *encode(record)):
             return False
         until = max(record.expires, record.absolute_expires)
         self._follow(None, record.key, record.user, record.version, until, now)
         return True
 
     def replace(self, record: Record, expected_version: int, now: float) -> bool:
-        ttl = max(_ttl_ms(record.expires, now), 0)
-        fields = _fields(record)[2:]  # created is kept from the stored record
-        old = self._run("replace", self._record_key(record.key), expected_version, _num(now),
+        ttl = max(ttl_ms(record.expires, now), 0)
+        fields = encode(record)[2:]  # created is kept from the stored record
+        old = self._run("replace", self._record_key(record.key), expected_version, num(now),
                         ttl, *fields)
         if old is None:
             return False
@@ -226,14 +181,15 @@ class RedisStore:
         return True
 
     def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
-        ttl = max(_ttl_ms(expires, now), 0)
-        found = self._run("touch", self._record_key(key), _num(now), _num(last_seen),
-                          _num(expires), ttl)
+        ttl = max(ttl_ms(expires, now), 0)
+        found = self._run("touch", self._record_key(key), num(now), num(last_seen),
+                          num(expires), ttl)
         if found is None:
             return False
-        if found and found[0] is not None:
-            until = max(expires, float(found[2]))
-            self._follow(found, key, found[0].decode(), int(found[3]), until, now)
+        user = text(found[0]) if found else None
+        if user is not None:
+            until = max(expires, number(found[2]) or 0.0)
+            self._follow(found, key, user, int(found[3]), until, now)
         return True
 
     def delete(self, key: str) -> bool:
@@ -245,8 +201,7 @@ class RedisStore:
         return sorted((r for r in found if r.is_live(now)), key=lambda r: (r.created, r.key))
 
     def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
-        with self._guard() as client:
-            members = client.zrange(self._index_key(user), 0, -1, withscores=True)
+        members = self._members(user)
         removed, done = [], []
         for member, score in members:
             key = member.decode()
@@ -267,8 +222,11 @@ class RedisStore:
         removed = 0
         for batch in self._scan("s:"):
             for raw, expires in zip(batch, self._hget_all(batch, "expires"), strict=True):
-                if removed < limit and expires is not None and float(expires) <= now:
-                    removed += self._run("delete_expired", raw, _num(now))
+                # Not a number (another type, a field missing or garbled): not
+                # a record, so removed too; the script decides under the key.
+                found = number(expires)
+                if removed < limit and (found is None or found <= now):
+                    removed += self._run("delete_expired", raw, num(now))
             if removed >= limit:
                 break
         for batch in self._scan("u:"):
@@ -278,10 +236,13 @@ class RedisStore:
     def stats(self, now: float) -> StoreStats:
         live = expired = 0
         for batch in self._scan("s:"):
-            # A key that expired between the scan and the read gives None.
-            times = [float(t) for t in self._hget_all(batch, "expires") if t is not None]
-            live += sum(t > now for t in times)
-            expired += sum(t <= now for t in times)
+            # A key that expired between the scan and the read gives None; one
+            # whose expiry is not a number is counted expired, as purge takes it.
+            for found in self._hget_all(batch, "expires"):
+                if found is not None:
+                    expires = number(found)
+                    live += expires is not None and expires > now
+                    expired += expires is None or expires <= now
         return StoreStats(live=live, expired=expired)
 
     def close(self) -> None:
@@ -295,20 +256,32 @@ class RedisStore:
     def _verified(self, user: str) -> list[Record]:
         """The records the index of ``user`` names that still belong to
         ``user``, live or not; members naming anything else are dropped."""
+        members = self._members(user)
         with self._guard() as client:
-            members = client.zrange(self._index_key(user), 0, -1, withscores=True)
             pipe = client.pipeline(transaction=False)
             for member, _ in members:
                 pipe.hgetall(self._record_key(member.decode()))
-            rows = pipe.execute() if members else []
+            rows = pipe.execute(raise_on_error=False) if members else []
         found, stale = [], []
         for (member, score), fields in zip(members, rows, strict=True):
-            if fields.get(b"user") == user.encode():
-                found.append(_record(member.decode(), fields))
-            else:
-                stale.append((member, score))
+            if not isinstance(fields, dict) or fields.get(b"user") != user.encode():
+                stale.append((member, score))  # gone, another owner's, or not a hash
+                continue
+            with suppress(UnreadableRecord):  # still listed, so delete_user finds it
+                found.append(decode(member.decode(), fields))
         self._drop(user, stale)
         return found
+
+    def _members(self, user: str) -> list[tuple[bytes, float]]:
+        """The (key, version) members of the user's index; none if the index
+        key holds another type (the next index write replaces it)."""
+        try:
+            with self._guard() as client:
+                return list(client.zrange(self._index_key(user), 0, -1, withscores=True))
+        except Exception as exc:
+            if _wrong_type(exc):
+                return []
+            raise
 
     def _clean_indexes(self, indexes: list[bytes]) -> None:
         """Drop the members of these user indexes that name a record that is
@@ -317,8 +290,9 @@ class RedisStore:
             pipe = client.pipeline(transaction=False)
             for index in indexes:
                 pipe.zrange(index, 0, -1, withscores=True)
-            lists = pipe.execute()
-        members = [(i, m, s) for i, found in zip(indexes, lists, strict=True) for m, s in found]
+            lists = pipe.execute(raise_on_error=False)
+        members = [(i, m, s) for i, found in zip(indexes, lists, strict=True)
+                   if isinstance(found, list) for m, s in found]
         owners = self._hget_all([self._record_key(m.decode()) for _, m, _ in members], "user")
         cut, stale = len(self.prefix) + 2, dict[str, list[tuple[bytes, float]]]()
         for (index, member, score), owner in zip(members, owners, strict=True):
@@ -345,44 +319,20 @@ class RedisStore:
         if batch:
             yield batch
 
-    def _hget_all(self, keys: list[bytes] | list[str], field: str) -> list[bytes | None]:
+    def _hget_all(self, keys: list[bytes] | list[str], field: str) -> list[Any]:
+        """``field`` of each hash: bytes, ``None`` where the key or field is
+        missing, or the error for a key that holds another type."""
         with self._guard() as client:
             pipe = client.pipeline(transaction=False)
             for key in keys:
                 pipe.hget(key, field)
-            return list(pipe.execute())
+            return list(pipe.execute(raise_on_error=False))
 
 
-def _ttl_ms(until: float, now: float) -> int:
-    """Milliseconds from ``now`` to ``until``, rounded up; ``<= 0`` means dead."""
-    return math.ceil((until - now) * 1000)
-
-
-def _num(value: float) -> str:
-    return repr(float(value))  # round-trips exactly, and Lua's tonumber reads it
-
-
-def _fields(record: Record) -> list[object]:
-    fields: list[object] = [
-        "created", _num(record.created), "blob", record.blob, "version", record.version,
-        "last_seen", _num(record.last_seen), "expires", _num(record.expires),
-        "absolute_expires", _num(record.absolute_expires),
-    ]
-    if record.user is not None:
-        fields += ["user", record.user]
-    if record.info is not None:
-        fields += ["info", record.info]
-    return fields
-
-
-def _record(key: str, fields: dict[bytes, bytes]) -> Record:
-    user = fields.get(b"user")
-    return Record(
-        key=key, blob=fields[b"blob"], version=int(fields[b"version"]),
-        created=float(fields[b"created"]), last_seen=float(fields[b"last_seen"]),
-        expires=float(fields[b"expires"]), absolute_expires=float(fields[b"absolute_expires"]),
-        user=None if user is None else user.decode(), info=fields.get(b"info"),
-    )
+def _wrong_type(exc: Exception) -> bool:
+    """Whether the server refused a command for the key's type (a plain
+    string where a hash belongs, say): redis-py's and valkey-py's alike."""
+    return type(exc).__name__ == "ResponseError" and str(exc).startswith("WRONGTYPE")
 
 
 def _describe(client: Client) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -12,7 +13,11 @@ Client = Any
 
 def client_factory(url: str, timeout: float) -> tuple[Callable[[], Client], list[str]]:
     """A function that builds the client a URL names (nothing connects yet), and
-    the secrets in the URL, to be masked in every message."""
+    the secrets in the URL, to be masked in every message.
+
+    :raises ModuleNotFoundError: if redis-py is not installed, whatever the URL.
+    """
+    redis = _redis_py()
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     userinfo, _, hosts = parts.netloc.rpartition("@")
@@ -20,30 +25,42 @@ def client_factory(url: str, timeout: float) -> tuple[Callable[[], Client], list
     secrets = [s for s in (password, *parse_qs(parts.query).get("password", [])) if s]
     opts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if scheme in ("redis", "rediss", "unix"):
-        from redis import Redis
-
-        return lambda: Redis.from_url(url, retry=_retry(), **opts), secrets
+        return lambda: redis.Redis.from_url(url, retry=_retry(), **opts), secrets
     nodes = [_host_port(h, scheme) for h in hosts.split(",")]
     path = [p for p in parts.path.split("/") if p]
     auth = {"username": user or None, "password": password or None, "retry": _retry(), **opts}
     if scheme in ("redis+cluster", "rediss+cluster") and path in ([], ["0"]):
-        from redis.cluster import ClusterNode, RedisCluster
-
-        # redis-py leaves ClusterNode, Sentinel and master_for unannotated.
-        startup = [ClusterNode(*node) for node in nodes]  # type: ignore[no-untyped-call]
+        cluster = redis.cluster
+        startup = [cluster.ClusterNode(*node) for node in nodes]
         tls = scheme == "rediss+cluster"
-        return lambda: RedisCluster(startup_nodes=startup, ssl=tls, **auth), secrets
+        return lambda: cluster.RedisCluster(startup_nodes=startup, ssl=tls, **auth), secrets
     if scheme == "redis+sentinel" and len(path) in (1, 2):
-        from redis.sentinel import Sentinel
-
-        sentinel = Sentinel(nodes, sentinel_kwargs={**opts, "retry": _retry()}, **opts)  # type: ignore[no-untyped-call]
+        sentinel = redis.sentinel.Sentinel(nodes, sentinel_kwargs={**opts, "retry": _retry()}, **opts)
         db = int(path[1]) if len(path) == 2 else 0
-        return lambda: sentinel.master_for(path[0], db=db, **auth), secrets  # type: ignore[no-untyped-call]
+        return lambda: sentinel.master_for(path[0], db=db, **auth), secrets
     raise ValueError(
         f"cannot use {redact(url)!r} as a Redis store; the forms are redis://host:port/db, "
         "rediss://..., unix:///path, redis+sentinel://host:port,.../service_name/db and "
         "redis+cluster://host:port,... (database 0 only)"
     )
+
+
+def _redis_py() -> ModuleType:
+    """The ``redis`` package with the submodules a URL may need, imported up
+    front so that a missing package fails here, for every URL form, rather
+    than at first use."""
+    try:
+        import redis
+        import redis.backoff
+        import redis.cluster
+        import redis.retry
+        import redis.sentinel
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            f"a Redis store URL needs redis-py: pip install 'flask-strongbox[redis]' ({exc})",
+            name=exc.name,
+        ) from exc
+    return redis
 
 
 def _retry() -> Any:

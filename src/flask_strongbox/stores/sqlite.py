@@ -2,8 +2,9 @@
 
 WAL mode lets readers run beside one writer; every write is one statement, so
 each is atomic without explicit transactions. The file is created once, with
-mode 0600, and never silently re-created: a later connection that finds it
-missing, read-only or corrupt raises :class:`StoreUnavailable` naming it.
+mode 0600, and never silently re-created: a file that goes missing, is
+replaced, or turns read-only or corrupt raises :class:`StoreUnavailable`
+naming it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import weakref
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import StoreUnavailable
-from .base import Record, StoreStats
+from .base import Record, StoreStats, readable
+from .sqlite_pool import ConnectionPool
 
 SCHEMA_VERSION = 1
 _COLUMNS = "key, blob, version, created, last_seen, expires, absolute_expires, user, info"
@@ -24,85 +27,110 @@ _COLUMNS = "key, blob, version, created, last_seen, expires, absolute_expires, u
 class SQLiteStore:
     """Records in a SQLite file; selected with ``sqlite:///path/to/file``.
 
+    Each operation borrows a connection from a small pool, so a server that
+    starts a thread per request holds no more connections than it runs
+    requests at once, plus ``pool_size`` idle ones.
+
     :param path: the database file. Its folder must exist.
     :param table: the table name (letters, digits and underscores).
     :param busy_timeout: seconds a write waits for another process's lock.
+    :param pool_size: idle connections kept open for reuse.
+
+    .. versionchanged:: 0.2
+        Connections are pooled (``pool_size``) instead of kept per thread,
+        and a file deleted or replaced while in use is refused.
     """
 
     name = "sqlite"
 
     def __init__(
         self, path: str | os.PathLike[str], *, table: str = "strongbox_sessions",
-        busy_timeout: float = 5.0,
+        busy_timeout: float = 5.0, pool_size: int = 4,
     ) -> None:
         if not table.isidentifier():
             raise ValueError(f"SQLite table name {table!r} must be a plain identifier")
         self.path = Path(path)
         self.table = table
         self.busy_timeout = busy_timeout
-        self._local = threading.local()
+        self._file = os.path.abspath(self.path)
+        self._pool = ConnectionPool(self._connect, pool_size)
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._generation = 0
-        self._ready_pid = 0
-        forget = weakref.WeakMethod(self._forget_parent_connections)
-        os.register_at_fork(after_in_child=lambda: (method := forget()) and method())
+        # (st_dev, st_ino) of the file this store serves, once it has opened it;
+        # kept across close() and forks: the store never moves to another file.
+        self._identity: tuple[int, int] | None = None
 
     def __repr__(self) -> str:
         return f"<SQLiteStore {str(self.path)!r}>"
 
     # -- connections ---------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "generation", None) == self._generation:
-            conn: sqlite3.Connection = local.conn
-            return conn
-        pid = os.getpid()
+    def _connect(self) -> sqlite3.Connection:
+        if self._identity is not None:
+            return self._open()
         with self._lock:
-            if self._ready_pid != pid:
-                # A forked worker must not reuse its parent's connections.
-                self._connections = []
-                self._create_file_once()
-            conn = self._connect()
-            self._connections.append(conn)
-            if self._ready_pid != pid:
+            if self._identity is not None:
+                return self._open()
+            self._create_file_once()
+            conn = self._open()
+            try:
                 self._init_schema(conn)
-                self._ready_pid = pid
-        local.conn, local.generation = conn, self._generation
-        return conn
-
-    def _forget_parent_connections(self) -> None:
-        # Runs in a forked child: the parent's connections must not be used here.
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections = []
-        self._generation += 1
+                self._identity = self._stat()
+            except BaseException:
+                conn.close()
+                raise
+            return conn
 
     def _create_file_once(self) -> None:
-        if self._ready_pid or self.path.exists():
+        if os.path.exists(self._file):
             return
         if not self.path.parent.is_dir():
             raise self._unavailable(f"folder {str(self.path.parent)!r} does not exist")
         try:
-            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.close(os.open(self._file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         except FileExistsError:
             pass  # another process created it first
         except OSError as exc:
             raise self._unavailable(f"cannot create the file: {exc.strerror}") from exc
 
-    def _connect(self) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
         # mode=rw never creates: a file that vanished is an error, not a fresh empty store.
-        uri = f"{self.path.resolve().as_uri()}?mode=rw"
+        uri = f"{Path(self._file).as_uri()}?mode=rw"
         try:
             conn = sqlite3.connect(
                 uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
                 check_same_thread=False,
             )
-            conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             raise self._unavailable(str(exc)) from exc
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._unavailable(str(exc)) from exc
         return conn
+
+    def _stat(self) -> tuple[int, int]:
+        try:
+            found = os.stat(self._file)
+        except FileNotFoundError:
+            raise self._unavailable(
+                "the file was deleted while in use; restore it, or restart the app to "
+                "start an empty store (every session is lost)"
+            ) from None
+        except OSError as exc:
+            raise self._unavailable(f"cannot stat the file: {exc.strerror}") from exc
+        return found.st_dev, found.st_ino
+
+    def _check_file(self) -> None:
+        """Refuse to write if the path no longer names the file the pool's
+        connections opened: the write would go to a deleted file and be lost
+        at the next restart. One ``stat`` call per write; reads are not
+        checked, as they lose nothing."""
+        if self._identity is not None and self._stat() != self._identity:
+            raise self._unavailable(
+                "the path now names another file than the one in use (replaced or "
+                "renamed over); restart the app to use the new file"
+            )
 
     def _init_schema(self, conn: sqlite3.Connection) -> None:
         t = self.table
@@ -128,9 +156,18 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise self._unavailable(str(exc)) from exc
 
-    def _run(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
+    def _write(self, sql: str, params: Sequence[object]) -> tuple[int, list[Any]]:
+        self._check_file()
+        return self._run(sql, params)
+
+    def _run(self, sql: str, params: Sequence[object]) -> tuple[int, list[Any]]:
+        """Run one statement; return its row count and rows, read to the end
+        so the connection goes back to the pool with nothing pending."""
         try:
-            return self._conn().execute(sql, params)
+            with self._pool.connection() as conn:
+                cursor = conn.execute(sql, params)
+                rows = cursor.fetchall()
+                return cursor.rowcount, rows
         except sqlite3.Error as exc:
             raise self._unavailable(str(exc)) from exc
 
@@ -140,74 +177,77 @@ class SQLiteStore:
     # -- the store protocol --------------------------------------------------
 
     def get(self, key: str, now: float) -> Record | None:
-        row = self._run(
+        _, rows = self._run(
             f"SELECT {_COLUMNS} FROM {self.table} WHERE key = ? AND expires > ?",  # noqa: S608
             (key, now),
-        ).fetchone()
-        return Record(*row) if row else None
+        )
+        return Record.from_row(rows[0]) if rows else None
 
     def create(self, record: Record) -> bool:
-        cursor = self._run(
+        count, _ = self._write(
             f"INSERT OR IGNORE INTO {self.table} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",  # noqa: S608
             (record.key, record.blob, record.version, record.created, record.last_seen,
              record.expires, record.absolute_expires, record.user, record.info),
         )
-        return cursor.rowcount == 1
+        return count == 1
 
     def replace(self, record: Record, expected_version: int, now: float) -> bool:
-        cursor = self._run(
+        count, _ = self._write(
             f"UPDATE {self.table} SET blob = ?, version = ?, last_seen = ?, expires = ?, "  # noqa: S608
             "absolute_expires = ?, user = ?, info = ? WHERE key = ? AND version = ? AND expires > ?",
             (record.blob, record.version, record.last_seen, record.expires,
              record.absolute_expires, record.user, record.info, record.key, expected_version, now),
         )
-        return cursor.rowcount == 1
+        return count == 1
 
     def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
-        cursor = self._run(
+        count, _ = self._write(
             f"UPDATE {self.table} SET last_seen = ?, expires = ? WHERE key = ? AND expires > ?",  # noqa: S608
             (last_seen, expires, key, now),
         )
-        return cursor.rowcount == 1
+        return count == 1
 
     def delete(self, key: str) -> bool:
-        return self._run(f"DELETE FROM {self.table} WHERE key = ?", (key,)).rowcount == 1  # noqa: S608
+        count, _ = self._write(f"DELETE FROM {self.table} WHERE key = ?", (key,))  # noqa: S608
+        return count == 1
 
     def sessions_of(self, user: str, now: float) -> list[Record]:
-        rows = self._run(
+        _, rows = self._run(
             f"SELECT {_COLUMNS} FROM {self.table} WHERE user = ? AND expires > ? "  # noqa: S608
             "ORDER BY created, key",
             (user, now),
-        ).fetchall()
-        return [Record(*row) for row in rows]
+        )
+        return readable(rows)
 
     def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
-        rows = self._run(
+        _, rows = self._write(
             f"DELETE FROM {self.table} WHERE user = ? AND key IS NOT ? RETURNING key",  # noqa: S608
             (user, keep),
-        ).fetchall()
-        return [row[0] for row in rows]
+        )
+        return [key for key, in rows if isinstance(key, str)]
 
     def purge(self, now: float, limit: int = 500) -> int:
         # Small batches keep each write lock short, so requests never queue behind a purge.
-        cursor = self._run(
+        # Text and blobs sort after every number, so ``expires >= ''`` is an expiry
+        # that is not a number (an unreadable record), found through the same index.
+        count, _ = self._write(
             f"DELETE FROM {self.table} WHERE rowid IN "  # noqa: S608
-            f"(SELECT rowid FROM {self.table} WHERE expires <= ? LIMIT ?)",
+            f"(SELECT rowid FROM {self.table} WHERE expires <= ? OR expires >= '' LIMIT ?)",
             (now, limit),
         )
-        return cursor.rowcount
+        return count
 
     def stats(self, now: float) -> StoreStats:
-        live, expired = self._run(
-            f"SELECT count(*) FILTER (WHERE expires > ?), count(*) FILTER (WHERE expires <= ?) "  # noqa: S608
+        # An expiry that is not a number counts as expired: purge removes it.
+        _, rows = self._run(
+            f"SELECT count(*) FILTER (WHERE expires > ? AND expires < ''), count(*) "  # noqa: S608
             f"FROM {self.table}",
-            (now, now),
-        ).fetchone()
-        return StoreStats(live=live, expired=expired)
+            (now,),
+        )
+        live, total = rows[0]
+        return StoreStats(live=live, expired=total - live)
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections = []
-            self._generation += 1
+        """Close the pooled connections; the next operation opens new ones."""
+        self._pool.close()
+
