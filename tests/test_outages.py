@@ -148,7 +148,7 @@ def assert_unavailable(response: TestResponse) -> None:
     the server or the code, and leaves the session cookie alone."""
     body = response.get_data(as_text=True)
     assert response.status_code == 503, body
-    assert response.headers["Retry-After"] == str(RETRY_AFTER)
+    assert response.headers.getlist("Retry-After") == [str(RETRY_AFTER)]
     assert USER_MESSAGE in body
     assert "Traceback" not in body and "127.0.0.1" not in body and "store unavailable" not in body
     assert response.headers.getlist("Set-Cookie") == []

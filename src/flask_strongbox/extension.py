@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, cast
 
@@ -36,7 +36,7 @@ class SessionInfo:
     :param current: whether it is the session of the current request.
     """
 
-    handle: str
+    handle: str = field(repr=False)  # revokes the session: kept out of logs and error reports
     created: datetime
     last_seen: datetime
     expires: datetime

@@ -144,7 +144,7 @@ class StrongboxSessionInterface(SessionInterface):
             cookies.vary_on_cookie(response)
         if session.failed:
             return
-        if not session.loaded:
+        if not session.loaded and not session.modified:
             self._count_activity(app, session, response)
             return
         try:
@@ -181,8 +181,8 @@ class StrongboxSessionInterface(SessionInterface):
     def _save(self, app: Flask, session: StrongboxSession, response: Response) -> None:
         keyring = self.keyring(app)
         assert keyring is not None
+        data = session.data  # loads, if the view set ``modified`` without reading
         state = session.state
-        data = session.data
         if data.keys() <= _MARKERS:
             self._empty(app, response, state, written=session.modified)
             return

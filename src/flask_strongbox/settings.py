@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 from .stores.base import Store
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """The resolved ``STRONGBOX_*`` settings of one app."""
 
@@ -59,8 +60,23 @@ class Settings:
     #: Zero-argument callable returning Unix seconds; tests move time with it.
     clock: Callable[[], float] = time.time
 
+    def __repr__(self) -> str:
+        # A store URL may carry a password: show where, never who or how.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if isinstance(self.store, str):
+            parts = urlsplit(self.store)
+            shown["store"] = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> Settings:
+        """The settings in an app's ``config``: every ``STRONGBOX_*`` key,
+        checked, over the defaults; ``overrides`` (such as a store object or a
+        clock given to :class:`~flask_strongbox.Strongbox`) win.
+
+        :raises ConfigurationError: for an unknown ``STRONGBOX_*`` key (with
+            the closest known one) or a value of the wrong kind.
+        """
         names = {f.name for f in fields(cls)}
         unknown = [k for k in config if k.startswith("STRONGBOX_") and k[10:].lower() not in names]
         if unknown:

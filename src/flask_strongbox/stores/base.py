@@ -9,7 +9,7 @@ every store by construction and a new store is one file.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import UnreadableRecord
@@ -34,15 +34,15 @@ class Record:
     :param info: a sealed, app-supplied device hint, if any.
     """
 
-    key: str
-    blob: bytes
+    key: str = field(repr=False)
+    blob: bytes = field(repr=False)
     version: int
     created: float
     last_seen: float
     expires: float
     absolute_expires: float
-    user: str | None = None
-    info: bytes | None = None
+    user: str | None = field(default=None, repr=False)
+    info: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Record:
