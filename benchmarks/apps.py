@@ -94,7 +94,8 @@ def exclusive_available() -> bool:
     """Whether this Flask-Strongbox offers ``strongbox.exclusive`` (issue 13)."""
     import flask_strongbox
 
-    return hasattr(flask_strongbox.Strongbox, "exclusive") or hasattr(flask_strongbox, "exclusive")
+    # An instance, in case the extension sets it up in __init__; no app is needed.
+    return hasattr(flask_strongbox.Strongbox(), "exclusive") or hasattr(flask_strongbox, "exclusive")
 
 
 def add_routes(app: Flask, exclusive: Callable[[Any], Any] | None = None) -> None:

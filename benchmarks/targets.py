@@ -179,7 +179,9 @@ def issue13(r: dict[str, Any]) -> str:
             kept = (raw["counter"] == raw["ok"] and retry["counter"] == retry["sent"]
                     and raw.get("session_survived", True) and retry.get("session_survived", True))
             want_zero = raw["non200"] == 0 if exclusive else True
-            rows.append((f"{label}: {raw['sent']} concurrent increments, {tag}",
+            goal = ("every increment kept, 0 non-200" if exclusive else
+                    "every increment answered 200 kept; all kept by a client retrying 503")
+            rows.append((f"{label}: {raw['sent']} concurrent increments, {tag}: {goal}",
                          f"no retry: {raw['ok']} answered 200, {raw['non200']} non-200, counter "
                          f"{raw['counter']}; retrying 503: counter {retry['counter']}/{retry['sent']}, "
                          f"{retry['non200']} non-200 after retries"
