@@ -105,7 +105,7 @@ def test_a_table_lock_held_elsewhere_fails_reads_and_writes_within_the_timeout(
     with locker():
         for call in (lambda: store.get(record.key, NOW),
                      lambda: store.replace(replace(record, version=2, blob=b"v2"), 1, NOW),
-                     lambda: store.touch(record.key, NOW, NOW + 600, NOW),
+                     lambda: store.touch(record.key, NOW + 600, NOW),
                      lambda: store.create(make_record())):
             error, elapsed = timed(call)
             assert elapsed < BOUND, f"waited {elapsed:.2f} s"

@@ -61,6 +61,8 @@ class PostgresStore:
     """
 
     name = "postgres"
+    #: Expired rows stay until purged: the session layer purges as it writes.
+    expires_records_itself = False
 
     def __init__(
         self, conninfo: str, *, table: str = "strongbox_sessions", schema: str | None = None,
@@ -85,18 +87,17 @@ class PostgresStore:
         self._ready = False
 
     @classmethod
-    def from_url(
-        cls, url: str, *, table: str = "strongbox_sessions", schema: str | None = None,
-        connect_timeout: float = 5.0,
-    ) -> PostgresStore:
+    def from_url(cls, url: str, *, timeout: float = 5.0, **options: Any) -> PostgresStore:
         """The store for a ``postgresql://`` or ``postgres://`` URL. Query
-        parameters are libpq's (``?sslmode=require``); the rest are as for the
-        constructor.
+        parameters are libpq's (``?sslmode=require``).
+
+        :param timeout: the constructor's ``connect_timeout``.
+        :param options: the constructor's other keyword arguments.
         """
         scheme = url.partition("://")[0].lower()
         if scheme not in ("postgresql", "postgres"):
             raise ValueError("PostgresStore.from_url needs a postgresql:// or postgres:// URL")
-        return cls(url, table=table, schema=schema, connect_timeout=connect_timeout)
+        return cls(url, connect_timeout=timeout, **options)
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self._where or 'libpq defaults'} table={self._layout.qualified}>"
@@ -249,7 +250,7 @@ class PostgresStore:
             "INSERT INTO {t} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (key) DO NOTHING",
             (record.key, record.blob, record.version, record.created, record.last_seen,
-             record.expires, record.absolute_expires, record.user, record.info),
+             record.expires, record.absolute_expires, record.user_hash, record.sealed_device),
         )
         return count == 1
 
@@ -259,14 +260,15 @@ class PostgresStore:
             'absolute_expires = %s, "user" = %s, info = %s '
             "WHERE key = %s AND version = %s AND expires > %s",
             (record.blob, record.version, record.last_seen, record.expires,
-             record.absolute_expires, record.user, record.info, record.key, expected_version, now),
+             record.absolute_expires, record.user_hash, record.sealed_device, record.key,
+             expected_version, now),
         )
         return count == 1
 
-    def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
+    def touch(self, key: str, expires: float, now: float) -> bool:
         count, _ = self._execute(
             "UPDATE {t} SET last_seen = %s, expires = %s WHERE key = %s AND expires > %s",
-            (last_seen, expires, key, now),
+            (now, expires, key, now),
         )
         return count == 1
 
@@ -274,18 +276,18 @@ class PostgresStore:
         count, _ = self._execute("DELETE FROM {t} WHERE key = %s", (key,))
         return count == 1
 
-    def sessions_of(self, user: str, now: float) -> list[Record]:
+    def sessions_of(self, user_hash: str, now: float) -> list[Record]:
         _, rows = self._execute(
             'SELECT {columns} FROM {t} WHERE "user" = %s AND expires > %s '
             "ORDER BY created, key",
-            (user, now),
+            (user_hash, now),
         )
         return readable(rows)
 
-    def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
+    def delete_user(self, user_hash: str, keep: str | None = None) -> list[str]:
         _, rows = self._execute(
             'DELETE FROM {t} WHERE "user" = %s AND key IS DISTINCT FROM %s RETURNING key',
-            (user, keep),
+            (user_hash, keep),
         )
         return [row[0] for row in rows]
 

@@ -11,7 +11,7 @@ drop stale ones, so records that expire or are evicted never leave it wrong.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -19,7 +19,7 @@ from ..errors import StoreUnavailable, UnreadableRecord
 from .base import Record, StoreStats
 from .redis_records import decode, encode, num, number, text, ttl_ms
 from .redis_scripts import SCRIPTS
-from .redis_urls import Client, client_factory, redact
+from .redis_urls import Client, LazyClient, client_factory, redact
 
 # Matched by class name, so redis-py's and valkey-py's parallel exception trees
 # (and the builtins of the same names) all mean "the server can't answer now".
@@ -59,25 +59,22 @@ class RedisStore:
     #: Redis expires records by TTL, so requests never need to purge.
     expires_records_itself = True
 
-    def __init__(self, client: Client, *, prefix: str = "strongbox:") -> None:
-        encoder = getattr(client, "get_encoder", None)
-        if encoder is not None and encoder().decode_responses:
-            raise ValueError("RedisStore needs a client made with decode_responses=False")
-        self._setup(lambda: client, prefix, _describe(client), _secrets_of(client))
-
-    def _setup(
-        self, build: Callable[[], Client], prefix: str, where: str, secrets: list[str]
-    ) -> None:
+    def __init__(self, client: Client | LazyClient, *, prefix: str = "strongbox:") -> None:
+        if isinstance(client, LazyClient):
+            self._build, self._where, self._secrets = client.build, client.where, client.secrets
+        else:
+            encoder = getattr(client, "get_encoder", None)
+            if encoder is not None and encoder().decode_responses:
+                raise ValueError("RedisStore needs a client made with decode_responses=False")
+            self._build, self._where, self._secrets = (
+                lambda: client), _describe(client), _secrets_of(client)
         self.prefix = prefix
-        self._build, self._where, self._secrets = build, where, secrets
         self._client: Client = None  # built on first use
         self._scripts: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_url(
-        cls, url: str, *, prefix: str = "strongbox:", socket_timeout: float = 2.0
-    ) -> RedisStore:
+    def from_url(cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0) -> RedisStore:
         """Make a store from a URL. Nothing connects until the first use, so a
         server that is down gives :class:`StoreUnavailable` then, not here.
 
@@ -89,16 +86,19 @@ class RedisStore:
 
         :param url: where the server is.
         :param prefix: put before every key.
-        :param socket_timeout: seconds to wait for a connection or an answer.
+        :param timeout: seconds to wait for a connection or an answer.
         :raises ValueError: if the URL's scheme is not one of these.
         """
-        build, secrets = client_factory(url, socket_timeout)
-        store = cls.__new__(cls)
-        store._setup(build, prefix, redact(url), secrets)
-        return store
+        build, secrets = client_factory(url, timeout)
+        return cls(LazyClient(build, redact(url), secrets), prefix=prefix)
 
     def __repr__(self) -> str:
         return f"<RedisStore {self._where} prefix={self.prefix!r}>"
+
+    def init_db(self) -> None:
+        """Nothing to create: check that the server answers."""
+        with self._guard() as client:
+            client.ping()
 
     @contextmanager
     def _guard(self) -> Iterator[Client]:
@@ -165,7 +165,7 @@ class RedisStore:
         if not self._run("create", self._record_key(record.key), ttl, *encode(record)):
             return False
         until = max(record.expires, record.absolute_expires)
-        self._follow(None, record.key, record.user, record.version, until, now)
+        self._follow(None, record.key, record.user_hash, record.version, until, now)
         return True
 
     def replace(self, record: Record, expected_version: int, now: float) -> bool:
@@ -177,13 +177,12 @@ class RedisStore:
             return False
         if old:  # empty: the new record was already dead, so it is gone
             until = max(record.expires, record.absolute_expires)
-            self._follow(old, record.key, record.user, record.version, until, now)
+            self._follow(old, record.key, record.user_hash, record.version, until, now)
         return True
 
-    def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
+    def touch(self, key: str, expires: float, now: float) -> bool:
         ttl = max(ttl_ms(expires, now), 0)
-        found = self._run("touch", self._record_key(key), num(now), num(last_seen),
-                          num(expires), ttl)
+        found = self._run("touch", self._record_key(key), num(now), num(now), num(expires), ttl)
         if found is None:
             return False
         user = text(found[0]) if found else None
@@ -196,11 +195,12 @@ class RedisStore:
         with self._guard() as client:
             return bool(client.delete(self._record_key(key)))
 
-    def sessions_of(self, user: str, now: float) -> list[Record]:
-        found = self._verified(user)
+    def sessions_of(self, user_hash: str, now: float) -> list[Record]:
+        found = self._verified(user_hash)
         return sorted((r for r in found if r.is_live(now)), key=lambda r: (r.created, r.key))
 
-    def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
+    def delete_user(self, user_hash: str, keep: str | None = None) -> list[str]:
+        user = user_hash
         members = self._members(user)
         removed, done = [], []
         for member, score in members:
