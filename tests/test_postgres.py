@@ -377,7 +377,7 @@ def test_connections_killed_by_the_server_are_replaced_without_an_error(
     the next request gets a fresh one at once instead of a 503."""
     app_name = f"strongbox_{schema}"
     conninfo = make_conninfo(services.postgres_url(), application_name=app_name)
-    store = make_store(conninfo, pool_min=5)
+    store = make_store(conninfo, pool=(5, 10))
     record = make_record()
     store.create(record)
     backends = "FROM pg_stat_activity WHERE application_name = %s"

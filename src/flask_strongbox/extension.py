@@ -135,10 +135,12 @@ class Strongbox:
 def _build_store(app: Flask, settings: Settings) -> Store:
     if settings.store is not None and not isinstance(settings.store, str):
         return settings.store
+    options = {"table": settings.table, "prefix": settings.key_prefix,
+               "timeout": settings.store_timeout, "base_dir": app.instance_path}
     if settings.store is None:
         os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
-        return store_from_url(f"sqlite:///{DEFAULT_FILE}", settings, app.instance_path)
-    store = store_from_url(settings.store, settings, app.instance_path)
+        return store_from_url(f"sqlite:///{DEFAULT_FILE}", options)
+    store = store_from_url(settings.store, options)
     if is_network_url(settings.store):
         _probe(store, settings)
     return store

@@ -8,14 +8,11 @@ fallback key's hash, so every lookup asks for each key's hash.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import ids, signals
+from . import ids
 from .keys import Keyring
 from .stores.base import Record, Store
-
-if TYPE_CHECKING:
-    from .engine.events import Events
 
 
 def identity_of(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -44,19 +41,3 @@ def delete_user(store: Store, keyring: Keyring, user: object, keep: str | None =
         key for keyset in keyring.sets
         for key in store.delete_user(ids.identity_key(keyset, user), keep=keep)
     ]
-
-
-def enforce_cap(events: Events, store: Store, cap: int | None, user_hash: str, keep: str, now: float) -> None:
-    """Revoke the oldest sessions of the identity hash ``user_hash`` beyond ``cap``.
-
-    The newest ``cap`` by (created, key) stay, an order every process sees
-    alike: two logins racing each revoke only what is older than both, never
-    each other's. ``keep``, the session just written, is never revoked here (if
-    it is not listed, a newer login has revoked it already).
-    """
-    if cap is None:
-        return
-    records = store.sessions_of(user_hash, now)
-    for record in records[: max(0, len(records) - cap)]:
-        if record.key != keep and store.delete(record.key):
-            events.announce(signals.session_revoked, record.key, "session cap")

@@ -107,9 +107,7 @@ class Writer:
             raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
         ctx.events.announce(signals.session_created, key, "new")
         self.activity.seen(key, ctx.now)
-        if record.user_hash is not None:
-            cap = self.settings.max_sessions_per_user
-            users.enforce_cap(ctx.events, self.store, cap, record.user_hash, key, ctx.now)
+        self._enforce_cap(save, record)
         self.purger.maybe_start(ctx.now)
         return key, _cookie(ids.sign(ctx.keyring, sid), permanent, expires)
 
@@ -138,7 +136,7 @@ class Writer:
         ctx, state = save.ctx, save.state
         login = save.identity != state.identity
 
-        def tombstone(current: Record, data: dict[str, Any], plaintext: bytes) -> Record:
+        def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes) -> Record:
             end = ctx.now + TOMBSTONE_SECONDS
             return Record(key=current.key, blob=b"", version=current.version + 1, created=current.created,
                           last_seen=ctx.now, expires=end, absolute_expires=end)
@@ -237,6 +235,23 @@ class Writer:
                          save.ctx.events.fingerprint(old.key), exc)
 
     # -- pieces ------------------------------------------------------------------
+
+    def _enforce_cap(self, save: Save, written: Record) -> None:
+        """Revoke the oldest sessions of ``written``'s identity beyond
+        ``STRONGBOX_MAX_SESSIONS_PER_USER``.
+
+        The newest by (created, key) stay, an order every process sees alike:
+        two logins racing each revoke only what is older than both, never each
+        other's. ``written``, the session just written, is never revoked here
+        (if it is not listed, a newer login has revoked it already).
+        """
+        cap = self.settings.max_sessions_per_user
+        if cap is None or written.user_hash is None:
+            return
+        records = self.store.sessions_of(written.user_hash, written.last_seen)
+        for record in records[: max(0, len(records) - cap)]:
+            if record.key != written.key and self.store.delete(record.key):
+                save.ctx.events.announce(signals.session_revoked, record.key, "session cap")
 
     def seal(self, save: Save, plaintext: bytes, key: str) -> bytes:
         blob = sealing.seal(save.ctx.keyring, plaintext, key)

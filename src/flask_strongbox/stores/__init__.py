@@ -17,15 +17,13 @@ settings it takes.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from ..errors import ConfigurationError
 from .base import Record, Store, StoreStats
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
-
-if TYPE_CHECKING:
-    from ..settings import Settings
 
 __all__ = ["MemoryStore", "Record", "SQLiteStore", "Store", "StoreStats", "is_network_url", "store_from_url"]
 
@@ -56,11 +54,11 @@ def is_network_url(url: str) -> bool:
     return found is not None and found.extra is not None
 
 
-def store_from_url(url: str, settings: Settings, instance_path: str) -> Store:
-    """Build the store a ``STRONGBOX_STORE`` URL names, with the settings it
-    takes: ``table`` (``STRONGBOX_TABLE``), ``prefix`` (``STRONGBOX_KEY_PREFIX``),
-    ``timeout`` (``STRONGBOX_STORE_TIMEOUT``) and ``base_dir`` (the instance
-    folder, for a relative SQLite path).
+def store_from_url(url: str, available: Mapping[str, Any]) -> Store:
+    """Build the store a ``STRONGBOX_STORE`` URL names, with the options of
+    ``available`` it takes: ``table`` (``STRONGBOX_TABLE``), ``prefix``
+    (``STRONGBOX_KEY_PREFIX``), ``timeout`` (``STRONGBOX_STORE_TIMEOUT``) and
+    ``base_dir`` (the instance folder, for a relative SQLite path).
 
     :raises ConfigurationError: naming the setting, for a URL no store takes
         or a store whose extra is not installed.
@@ -74,10 +72,6 @@ def store_from_url(url: str, settings: Settings, instance_path: str) -> Store:
             f"STRONGBOX_STORE scheme {scheme!r} is not supported; use memory://, sqlite://, "
             "redis://, rediss://, redis+sentinel://, redis+cluster:// or postgresql://"
         )
-    available: dict[str, Any] = {
-        "table": settings.table, "prefix": settings.key_prefix,
-        "timeout": settings.store_timeout, "base_dir": instance_path,
-    }
     options = {name: available[name] for name in entry.options}
     # Both the store module and from_url may import the extra's packages (the
     # Redis store imports redis-py only to build a client from a URL).
