@@ -239,6 +239,18 @@ def paused(server: services.PostgresServer) -> Iterator[None]:
         server.resume()
 
 
+def settled(server: services.PostgresServer, seconds: float = 15) -> None:
+    """Wait until no other backend of the server runs a statement: those whose
+    clients gave up while it was stopped finish (or roll back) after SIGCONT."""
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                           "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                           ).fetchone() != (0,):
+            assert time.monotonic() < deadline, "a statement is still running"
+            time.sleep(0.01)
+
+
 @pytest.mark.slow
 def test_a_stopped_server_fails_each_call_within_the_timeout_then_recovers(
     stoppable: services.PostgresServer,
@@ -260,7 +272,9 @@ def test_a_stopped_server_fails_each_call_within_the_timeout_then_recovers(
                          lambda: store.create(make_record())):
                 error, elapsed = timed(call)
                 assert elapsed < BOUND, f"waited {elapsed:.2f} s: {error}"
-        found = eventually(lambda: store.get(record.key, NOW))
+        eventually(lambda: store.get(record.key, NOW))
+        settled(stoppable)  # the abandoned statements ran to their end, or were rolled back
+        found = store.get(record.key, NOW)
         assert found in (record, replace(newer, created=record.created))
         assert found is not None
         assert store.replace(replace(newer, version=found.version + 1), found.version, NOW)
