@@ -18,7 +18,7 @@ import timeit
 from typing import Any
 
 from flask_strongbox import serialization
-from flask_strongbox.merge import merge
+from flask_strongbox.engine.merge import merge
 
 BASE = serialization.loads(serialization.dumps({
     "_permanent": True,

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from markupsafe import Markup
 
 from flask_strongbox import SaveConflict, StoreUnavailable, serialization
-from flask_strongbox.merge import MergeConflict, merge
+from flask_strongbox.engine.merge import MergeConflict, merge
 from flask_strongbox.session import StrongboxSession
 
 

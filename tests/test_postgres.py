@@ -108,7 +108,7 @@ def test_init_db_is_idempotent_and_leaves_rows_and_other_tables_alone(
     admin.execute(sql.SQL("INSERT INTO {} VALUES (42)").format(unrelated))
     store = make_store()
     store.init_db()
-    record = make_record(user="u" * 64)
+    record = make_record(user_hash="u" * 64)
     assert store.create(record)
     store.init_db()
     make_store().init_db()
@@ -170,9 +170,9 @@ def test_once_created_the_app_user_needs_no_create_privilege(
         admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(meta_table, role))
         app_user = make_conninfo(services.postgres_url(), user=schema, password=password)
         store = make_store(app_user)
-        record = make_record(user="u" * 64)
+        record = make_record(user_hash="u" * 64)
         assert store.create(record) and store.get(record.key, NOW) == record
-        assert store.touch(record.key, NOW + 1, NOW + 301, NOW + 1)
+        assert store.touch(record.key, NOW + 301, NOW + 1)
         assert store.purge(NOW + 1000) == 1 and store.stats(NOW).live == 0
         store.close()
     finally:
@@ -256,9 +256,9 @@ def test_purge_does_not_hold_up_concurrent_reads_and_writes(
         started = time.monotonic()
         record = make_record()
         worker.create(record)
-        worker.touch(record.key, NOW + 1, NOW + 301, NOW + 1)
+        worker.touch(record.key, NOW + 301, NOW + 1)
         worker.replace(make_record(record.key, version=2, blob=b"v2"), 1, NOW + 1)
-        assert not worker.touch(f"dead{requests * 97 % 20_000 + 1}", NOW, NOW + 300, NOW)
+        assert not worker.touch(f"dead{requests * 97 % 20_000 + 1}", NOW + 300, NOW)
         assert worker.get(record.key, NOW + 1) is not None
         slowest, requests = max(slowest, time.monotonic() - started), requests + 1
     thread.join()
@@ -367,7 +367,7 @@ def test_database_down_raises_unavailable_then_the_same_store_recovers(
             break
         except StoreUnavailable:
             assert time.monotonic() < deadline, "the store did not recover within 10 s"
-    assert store.touch(record.key, NOW + 1, NOW + 301, NOW + 1)
+    assert store.touch(record.key, NOW + 301, NOW + 1)
 
 
 def test_connections_killed_by_the_server_are_replaced_without_an_error(
@@ -377,7 +377,7 @@ def test_connections_killed_by_the_server_are_replaced_without_an_error(
     the next request gets a fresh one at once instead of a 503."""
     app_name = f"strongbox_{schema}"
     conninfo = make_conninfo(services.postgres_url(), application_name=app_name)
-    store = make_store(conninfo, pool_min=5)
+    store = make_store(conninfo, pool=(5, 10))
     record = make_record()
     store.create(record)
     backends = "FROM pg_stat_activity WHERE application_name = %s"
@@ -415,7 +415,7 @@ def test_unreachable_server_fails_on_first_use_not_at_construction(
 
 def test_from_url_takes_postgres_urls_and_never_shows_the_password() -> None:
     for url in ("postgresql://app:hunter2@db.example:6543/web", "postgres://app:hunter2@db/web"):
-        store = PostgresStore.from_url(url, table="web_sessions", connect_timeout=2)
+        store = PostgresStore.from_url(url, table="web_sessions", timeout=2)
         assert "hunter2" not in repr(store) and "web_sessions" in repr(store)
         assert store.connect_timeout == 2
     with pytest.raises(ValueError, match="postgresql://") as info:

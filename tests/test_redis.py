@@ -70,7 +70,7 @@ def test_cluster_spreads_records_over_every_node_and_agrees_with_memory(
     MemoryStore does for the same calls."""
     model = MemoryStore()
     users = [secrets.token_hex(32) for _ in range(4)]
-    records = [make_record(user=users[i % 4], created=NOW + i) for i in range(40)]
+    records = [make_record(user_hash=users[i % 4], created=NOW + i) for i in range(40)]
     for record in records:
         assert store.create(record) == model.create(record) is True
     holders = [n for n in cluster if any(n.client().scan_iter(match=f"{store.prefix}s:*"))]
@@ -79,11 +79,11 @@ def test_cluster_spreads_records_over_every_node_and_agrees_with_memory(
     now = NOW + 50
     for i, record in enumerate(records):
         if i % 3 == 0:
-            moved = replace(record, version=2, blob=b"v2", user=users[(i + 1) % 4], last_seen=now)
+            moved = replace(record, version=2, blob=b"v2", user_hash=users[(i + 1) % 4], last_seen=now)
             assert store.replace(moved, 1, now) == model.replace(moved, 1, now) is True
         elif i % 3 == 1:
-            assert store.touch(record.key, now, now + 600, now) == model.touch(
-                record.key, now, now + 600, now) is True
+            assert store.touch(record.key, now + 600, now) == model.touch(
+                record.key, now + 600, now) is True
         elif i % 5 == 0:
             assert store.delete(record.key) == model.delete(record.key) is True
     for record in records:
@@ -91,8 +91,8 @@ def test_cluster_spreads_records_over_every_node_and_agrees_with_memory(
     for user in users:
         assert store.sessions_of(user, now) == model.sessions_of(user, now)
     keep = store.sessions_of(users[0], now)[0].key
-    assert sorted(store.delete_user(users[0], now, keep)) == sorted(
-        model.delete_user(users[0], now, keep))
+    assert sorted(store.delete_user(users[0], keep)) == sorted(
+        model.delete_user(users[0], keep))
     assert store.sessions_of(users[0], now) == model.sessions_of(users[0], now)
     assert store.stats(now + 400) == model.stats(now + 400)
 
@@ -137,7 +137,7 @@ def test_killed_server_is_unavailable_then_the_same_store_recovers(tmp_path: Pat
     with server:
         store = RedisStore.from_url(server.url)
         user = secrets.token_hex(32)
-        kept = make_record(user=user)
+        kept = make_record(user_hash=user)
         assert store.create(kept)
         server.kill()
         for call in (lambda: store.get(kept.key, NOW), lambda: store.create(make_record()),
@@ -154,15 +154,15 @@ def test_killed_server_is_unavailable_then_the_same_store_recovers(tmp_path: Pat
 def test_flushed_keys_are_simply_gone(plain: RedisStore, server: RedisServer) -> None:
     """After FLUSHALL every operation answers "no such record", none raises."""
     user = secrets.token_hex(32)
-    record = make_record(user=user)
+    record = make_record(user_hash=user)
     plain.create(record)
     server.client().flushall()
     assert plain.get(record.key, NOW) is None
     assert not plain.replace(replace(record, version=2), 1, NOW)
-    assert not plain.touch(record.key, NOW, NOW + 300, NOW)
+    assert not plain.touch(record.key, NOW + 300, NOW)
     assert not plain.delete(record.key)
     assert plain.sessions_of(user, NOW) == []
-    assert plain.delete_user(user, NOW) == []
+    assert plain.delete_user(user) == []
     assert plain.purge(NOW) == 0
     assert plain.stats(NOW) == StoreStats(live=0, expired=0)
 
@@ -175,7 +175,7 @@ def test_evicted_records_read_as_missing() -> None:
         client.config_set("maxmemory", client.info("memory")["used_memory"] + 300_000)
         store = RedisStore.from_url(server.url)
         user = secrets.token_hex(32)
-        records = [make_record(user=user, blob=secrets.token_bytes(1024)) for _ in range(1000)]
+        records = [make_record(user_hash=user, blob=secrets.token_bytes(1024)) for _ in range(1000)]
         for record in records:
             store.create(record)
         assert client.info("stats")["evicted_keys"] > 0
@@ -203,16 +203,16 @@ def test_records_and_indexes_carry_a_positive_ttl_from_expires(
     replace; the user index lives at least as long as its records."""
     client = server.client()
     user = secrets.token_hex(32)
-    record = make_record(user=user, expires=NOW + 300, absolute=NOW + 3600)
+    record = make_record(user_hash=user, expires=NOW + 300, absolute=NOW + 3600)
     plain.create(record)
     key, index = f"{plain.prefix}s:{record.key}", f"{plain.prefix}u:{user}"
     assert 299_000 < client.pttl(key) <= 300_000
     assert 3_599_000 < client.pttl(index) <= 3_600_000
-    plain.touch(record.key, NOW + 5, NOW + 605, NOW + 5)
+    plain.touch(record.key, NOW + 605, NOW + 5)
     assert 599_000 < client.pttl(key) <= 600_000
     plain.replace(replace(record, version=2, expires=NOW + 100), 1, NOW)
     assert 99_000 < client.pttl(key) <= 100_000
-    plain.touch(record.key, NOW, NOW + 7200, NOW)  # beyond absolute: the index follows
+    plain.touch(record.key, NOW + 7200, NOW)  # beyond absolute: the index follows
     assert client.pttl(index) > 7_199_000
     for raw in client.scan_iter(match=f"{plain.prefix}*"):
         assert client.pttl(raw) > 0
@@ -225,15 +225,15 @@ def test_dead_records_are_never_sent_with_a_non_positive_ttl(
     (and so never a zero or negative one): the record is just not there."""
     client = server.client()
     user = secrets.token_hex(32)
-    live, touched = make_record(user=user), make_record(user=user)
+    live, touched = make_record(user_hash=user), make_record(user_hash=user)
     plain.create(live)
     plain.create(touched)
     client.config_resetstat()
-    dead = make_record(user=user, expires=NOW)
+    dead = make_record(user_hash=user, expires=NOW)
     assert plain.create(dead)
     assert not plain.create(replace(live, expires=NOW))  # the key exists: still refused
     assert plain.replace(replace(live, version=2, expires=NOW - 5), 1, NOW)
-    assert plain.touch(touched.key, NOW, NOW, NOW)
+    assert plain.touch(touched.key, NOW, NOW)
     assert "cmdstat_pexpire" not in client.info("commandstats")
     for record in (dead, live, touched):
         assert not client.exists(f"{plain.prefix}s:{record.key}")
@@ -247,11 +247,11 @@ def test_purge_drops_index_members_whose_records_are_gone(
     purge removes those and keeps the ones still naming their owner's record."""
     client = server.client()
     alice, bob = secrets.token_hex(32), secrets.token_hex(32)
-    gone, moved, kept = (make_record(user=alice) for _ in range(3))
+    gone, moved, kept = (make_record(user_hash=alice) for _ in range(3))
     for record in (gone, moved, kept):
         plain.create(record)
     client.delete(f"{plain.prefix}s:{gone.key}")  # as if it had expired
-    plain.replace(replace(moved, version=2, user=bob), 1, NOW)
+    plain.replace(replace(moved, version=2, user_hash=bob), 1, NOW)
     assert plain.purge(NOW) == 0
     assert client.zrange(f"{plain.prefix}u:{alice}", 0, -1) == [kept.key.encode()]
     assert client.zrange(f"{plain.prefix}u:{bob}", 0, -1) == [moved.key.encode()]
@@ -266,7 +266,7 @@ def test_purge_drops_index_members_whose_records_are_gone(
 ])
 def test_unreachable_server_fails_on_first_use_naming_host_not_password(url: str) -> None:
     port = free_port()
-    store = RedisStore.from_url(url.format(port=port), socket_timeout=0.5)
+    store = RedisStore.from_url(url.format(port=port), timeout=0.5)
     assert "s3cretpw" not in repr(store)
     with pytest.raises(StoreUnavailable) as caught:
         store.get(secrets.token_hex(32), NOW)
@@ -283,7 +283,7 @@ def test_stored_values_hold_only_what_the_store_was_given(
     nothing else reaches the server."""
     client = server.client()
     user = secrets.token_hex(32)
-    record = make_record(user=user, blob=b"\x01sealed\xff", info=b"\x02device")
+    record = make_record(user_hash=user, blob=b"\x01sealed\xff", sealed_device=b"\x02device")
     plain.create(record)
     assert set(client.scan_iter(match=f"{plain.prefix}*")) == {
         f"{plain.prefix}s:{record.key}".encode(), f"{plain.prefix}u:{user}".encode()}
@@ -291,7 +291,7 @@ def test_stored_values_hold_only_what_the_store_was_given(
         b"blob": record.blob, b"version": b"1", b"created": repr(NOW).encode(),
         b"last_seen": repr(NOW).encode(), b"expires": repr(record.expires).encode(),
         b"absolute_expires": repr(record.absolute_expires).encode(),
-        b"user": user.encode(), b"info": record.info,
+        b"user": user.encode(), b"info": record.sealed_device,
     }
     assert client.zrange(f"{plain.prefix}u:{user}", 0, -1) == [record.key.encode()]
 
@@ -329,7 +329,7 @@ def test_a_valkey_client_is_accepted(server: RedisServer) -> None:
     """valkey-py clients work too, and their errors map the same way."""
     valkey = pytest.importorskip("valkey")
     store = RedisStore(valkey.Valkey(port=server.port), prefix=f"v{secrets.token_hex(4)}:")
-    record = make_record(user=secrets.token_hex(32))
+    record = make_record(user_hash=secrets.token_hex(32))
     assert store.create(record) and store.get(record.key, NOW) == record
     assert store.replace(replace(record, version=2), 1, NOW)
     down = RedisStore(valkey.Valkey(port=free_port(), password="s3cretpw"))
@@ -363,7 +363,7 @@ def test_a_server_that_never_answers_is_unavailable_within_seconds() -> None:
     a few socket timeouts, not redis-py's default half minute of retries."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         store = RedisStore.from_url(
-            f"redis://127.0.0.1:{listener.getsockname()[1]}", socket_timeout=0.3)
+            f"redis://127.0.0.1:{listener.getsockname()[1]}", timeout=0.3)
         started = time.monotonic()
         with pytest.raises(StoreUnavailable, match="in time"):
             store.get(secrets.token_hex(32), NOW)

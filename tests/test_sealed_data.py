@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flask_strongbox import SessionTooLarge, sealing, serialization
+from flask_strongbox import SessionTooDeep, SessionTooLarge, sealing, serialization
 from flask_strongbox.keys import Keyring
 
 from .hostile import (
@@ -275,7 +275,7 @@ def test_new_session_above_max_size_creates_nothing(target: Target) -> None:
 
 def test_deeply_nested_value_is_refused_naming_the_key(target: Target, alice: str) -> None:
     before = target.record(alice)
-    with pytest.raises(SessionTooLarge, match=r"session\['deep'\] nests deeper than 64 levels"):
+    with pytest.raises(SessionTooDeep, match=r"session\['deep'\] nests deeper than 64 levels"):
         target.send("/deep/65", f"session={alice}")
     assert target.record(alice) == before
     assert target.read(alice) == ALICE
@@ -284,7 +284,7 @@ def test_deeply_nested_value_is_refused_naming_the_key(target: Target, alice: st
 def test_deep_value_added_by_nested_mutation_is_refused_at_save(target: Target, alice: str) -> None:
     target.send("/cart/new", f"session={alice}")
     before = target.record(alice)
-    with pytest.raises(SessionTooLarge, match=r"session\['cart'\] nests deeper"):
+    with pytest.raises(SessionTooDeep, match=r"session\['cart'\] nests deeper"):
         target.send("/cart/add-deep/80", f"session={alice}")
     assert target.record(alice) == before
     assert target.read(alice) == {**ALICE, "cart": []}
@@ -305,7 +305,7 @@ def test_every_session_that_saves_loads_again(wrap: Any) -> None:
         return load_from_depth(frames - 1) if frames else serialization.loads(raw)
 
     assert load_from_depth(400) == data
-    with pytest.raises(SessionTooLarge):
+    with pytest.raises(SessionTooDeep):
         serialization.dumps({"deep": nested(serialization.MAX_DEPTH + 1, wrap)})
 
 

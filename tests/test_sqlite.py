@@ -183,5 +183,5 @@ def test_the_file_check_costs_one_stat_per_write_and_none_per_read(tmp_path: Pat
             assert store.get(record.key, NOW) == record
         assert calls == []
         for i in range(10):
-            assert store.touch(record.key, NOW + i, NOW + 300, NOW + i)
+            assert store.touch(record.key, NOW + 300, NOW + i)
     assert calls == [str(tmp_path / "s.sqlite3")] * 10

@@ -16,13 +16,14 @@ NOW = 1_000_000.0
 
 
 def make_record(
-    key: str | None = None, *, version: int = 1, blob: bytes = b"sealed", user: str | None = None,
+    key: str | None = None, *, version: int = 1, blob: bytes = b"sealed", user_hash: str | None = None,
     created: float = NOW, expires: float = NOW + 300, absolute: float = NOW + 3600,
-    info: bytes | None = None,
+    sealed_device: bytes | None = None,
 ) -> Record:
     return Record(
         key=key or secrets.token_hex(32), blob=blob, version=version, created=created,
-        last_seen=created, expires=expires, absolute_expires=absolute, user=user, info=info,
+        last_seen=created, expires=expires, absolute_expires=absolute, user_hash=user_hash,
+        sealed_device=sealed_device,
     )
 
 
@@ -37,7 +38,7 @@ def test_get_missing_is_none(store: Store) -> None:
 
 
 def test_create_then_get_round_trips_every_field(store: Store) -> None:
-    record = make_record(blob=bytes(range(256)), user="u" * 64, info=b"\x00\xffinfo")
+    record = make_record(blob=bytes(range(256)), user_hash="u" * 64, sealed_device=b"\x00\xffinfo")
     assert store.create(record)
     assert store.get(record.key, NOW) == record
 
@@ -61,7 +62,7 @@ def test_replace_with_matching_version_bumps_and_keeps_created(store: Store) -> 
     record = make_record()
     store.create(record)
     newer = replace(record, blob=b"v2", version=2, created=NOW + 99, last_seen=NOW + 5,
-                    expires=NOW + 400, user="someone")
+                    expires=NOW + 400, user_hash="someone")
     assert store.replace(newer, expected_version=1, now=NOW + 5)
     got = store.get(record.key, NOW + 5)
     assert got == replace(newer, created=NOW)
@@ -94,7 +95,7 @@ def test_replace_of_expired_record_fails(store: Store) -> None:
 def test_touch_moves_expiry_without_touching_data_or_version(store: Store) -> None:
     record = make_record(expires=NOW + 10)
     store.create(record)
-    assert store.touch(record.key, last_seen=NOW + 9, expires=NOW + 309, now=NOW + 9)
+    assert store.touch(record.key, expires=NOW + 309, now=NOW + 9)
     got = store.get(record.key, NOW + 100)
     assert got is not None
     assert (got.blob, got.version, got.last_seen, got.expires) == (b"sealed", 1, NOW + 9, NOW + 309)
@@ -102,11 +103,11 @@ def test_touch_moves_expiry_without_touching_data_or_version(store: Store) -> No
 
 def test_touch_of_missing_or_expired_record_creates_nothing(store: Store) -> None:
     ghost = secrets.token_hex(32)
-    assert not store.touch(ghost, NOW, NOW + 300, NOW)
+    assert not store.touch(ghost, NOW + 300, NOW)
     assert store.get(ghost, NOW) is None
     record = make_record(expires=NOW + 10)
     store.create(record)
-    assert not store.touch(record.key, NOW + 20, NOW + 320, NOW + 20)
+    assert not store.touch(record.key, NOW + 320, NOW + 20)
     assert store.get(record.key, NOW + 20) is None
 
 
@@ -120,10 +121,10 @@ def test_delete_reports_whether_there_was_a_record(store: Store) -> None:
 
 def test_sessions_of_lists_live_records_of_one_user_oldest_first(store: Store) -> None:
     user, other = secrets.token_hex(32), secrets.token_hex(32)
-    newer = make_record(user=user, created=NOW + 2)
-    older = make_record(user=user, created=NOW + 1)
-    dead = make_record(user=user, created=NOW, expires=NOW + 1)
-    for record in (newer, older, dead, make_record(user=other), make_record()):
+    newer = make_record(user_hash=user, created=NOW + 2)
+    older = make_record(user_hash=user, created=NOW + 1)
+    dead = make_record(user_hash=user, created=NOW, expires=NOW + 1)
+    for record in (newer, older, dead, make_record(user_hash=other), make_record()):
         store.create(record)
     assert [r.key for r in store.sessions_of(user, NOW + 3)] == [older.key, newer.key]
     assert store.sessions_of(secrets.token_hex(32), NOW) == []
@@ -132,18 +133,18 @@ def test_sessions_of_lists_live_records_of_one_user_oldest_first(store: Store) -
 def test_user_index_follows_replace(store: Store) -> None:
     """A record that changes owner (login, logout) moves in the index."""
     alice, bob = secrets.token_hex(32), secrets.token_hex(32)
-    record = make_record(user=alice)
+    record = make_record(user_hash=alice)
     store.create(record)
-    store.replace(replace(record, version=2, user=bob), 1, NOW)
+    store.replace(replace(record, version=2, user_hash=bob), 1, NOW)
     assert store.sessions_of(alice, NOW) == []
     assert [r.key for r in store.sessions_of(bob, NOW)] == [record.key]
-    store.replace(replace(record, version=3, user=None), 2, NOW)
+    store.replace(replace(record, version=3, user_hash=None), 2, NOW)
     assert store.sessions_of(bob, NOW) == []
 
 
 def test_user_index_forgets_deleted_records(store: Store) -> None:
     user = secrets.token_hex(32)
-    record = make_record(user=user)
+    record = make_record(user_hash=user)
     store.create(record)
     store.delete(record.key)
     assert store.sessions_of(user, NOW) == []
@@ -151,15 +152,15 @@ def test_user_index_forgets_deleted_records(store: Store) -> None:
 
 def test_delete_user_removes_all_but_the_kept_one(store: Store) -> None:
     user, other = secrets.token_hex(32), secrets.token_hex(32)
-    mine = [make_record(user=user, created=NOW + i) for i in range(3)]
-    theirs = make_record(user=other)
+    mine = [make_record(user_hash=user, created=NOW + i) for i in range(3)]
+    theirs = make_record(user_hash=other)
     for record in [*mine, theirs]:
         store.create(record)
-    removed = store.delete_user(user, NOW, keep=mine[1].key)
+    removed = store.delete_user(user, keep=mine[1].key)
     assert sorted(removed) == sorted([mine[0].key, mine[2].key])
     assert [r.key for r in store.sessions_of(user, NOW)] == [mine[1].key]
     assert store.get(theirs.key, NOW) is not None
-    assert store.delete_user(user, NOW) == [mine[1].key]
+    assert store.delete_user(user) == [mine[1].key]
     assert store.sessions_of(user, NOW) == []
 
 

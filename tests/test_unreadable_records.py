@@ -44,7 +44,7 @@ def assert_cleared_like_any_bad_record(store: Store, bad: Record) -> None:
         store.get(bad.key, NOW)
     assert not store.create(bad)
     store.replace(replace(bad, version=2), 1, NOW)  # True or False, never a raw error
-    store.touch(bad.key, NOW, NOW + 300, NOW)
+    store.touch(bad.key, NOW + 300, NOW)
     store.sessions_of(USER, NOW)
     store.stats(NOW)
     assert store.delete(bad.key)
@@ -74,7 +74,7 @@ def test_from_row_wants_exact_types(row: tuple[Any, ...], reason: str) -> None:
 
 def test_from_row_accepts_integer_times() -> None:
     record = Record.from_row(("k", b"", 1, 1, 2, 3, 4, None, b"i"))
-    assert (record.created, record.expires, record.info) == (1, 3, b"i")
+    assert (record.created, record.expires, record.sealed_device) == (1, 3, b"i")
 
 
 # -- SQLite ------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def test_sqlite_row_of_the_wrong_types(
 ) -> None:
     path = tmp_path / "s.sqlite3"
     store = SQLiteStore(path)
-    bad, good = make_record(user=USER), make_record(user=USER, created=NOW + 1)
+    bad, good = make_record(user_hash=USER), make_record(user_hash=USER, created=NOW + 1)
     store.create(bad)
     store.create(good)
     raw(path, f"UPDATE strongbox_sessions SET {column} = {value} WHERE key = ?", bad.key)
@@ -120,11 +120,11 @@ def test_sqlite_row_of_the_wrong_types(
 def test_sqlite_delete_user_removes_unreadable_rows_of_the_user(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     store = SQLiteStore(path)
-    bad, good = make_record(user=USER), make_record(user=USER)
+    bad, good = make_record(user_hash=USER), make_record(user_hash=USER)
     store.create(bad)
     store.create(good)
     raw(path, "UPDATE strongbox_sessions SET version = 'x' WHERE key = ?", bad.key)
-    assert sorted(store.delete_user(USER, NOW)) == sorted([bad.key, good.key])
+    assert sorted(store.delete_user(USER)) == sorted([bad.key, good.key])
     assert store.stats(NOW) == StoreStats(live=0, expired=0)
 
 
@@ -185,7 +185,7 @@ def test_postgres_nan_times_are_unreadable(
     pg: tuple[PostgresStore, Any], column: str, reason: str,
 ) -> None:
     store, run = pg
-    bad, good = make_record(user=USER), make_record(user=USER, created=NOW + 1)
+    bad, good = make_record(user_hash=USER), make_record(user_hash=USER, created=NOW + 1)
     store.create(bad)
     store.create(good)
     run(f"UPDATE {{t}} SET {column} = 'NaN' WHERE key = %s", bad.key)
@@ -261,7 +261,7 @@ def test_redis_hash_with_bad_fields(
     rd: tuple[RedisStore, redis.Redis], change: dict[str, Any], reason: str,
 ) -> None:
     store, client = rd
-    bad, good = make_record(user=USER), make_record(user=USER, created=NOW + 1)
+    bad, good = make_record(user_hash=USER), make_record(user_hash=USER, created=NOW + 1)
     store.create(bad)
     store.create(good)
     for field, value in change.items():
@@ -282,7 +282,7 @@ def test_redis_key_of_another_type(rd: tuple[RedisStore, redis.Redis], kind: str
     unreadable, writes over it are refused, the user listings pass over it,
     purge and delete remove it."""
     store, client = rd
-    bad, good = make_record(user=USER), make_record(user=USER, created=NOW + 1)
+    bad, good = make_record(user_hash=USER), make_record(user_hash=USER, created=NOW + 1)
     store.create(bad)
     store.create(good)
     key = hash_key(store, bad)
@@ -293,7 +293,7 @@ def test_redis_key_of_another_type(rd: tuple[RedisStore, redis.Redis], kind: str
         store.get(bad.key, NOW)
     assert not store.create(bad)
     assert not store.replace(replace(bad, version=2), 1, NOW)
-    assert not store.touch(bad.key, NOW, NOW + 300, NOW)
+    assert not store.touch(bad.key, NOW + 300, NOW)
     assert store.sessions_of(USER, NOW) == [good]
     assert store.stats(NOW) == StoreStats(live=1, expired=1)
     assert store.purge(NOW) == 1
@@ -301,7 +301,7 @@ def test_redis_key_of_another_type(rd: tuple[RedisStore, redis.Redis], kind: str
     assert store.get(good.key, NOW) == good
     client.set(key, "x")
     assert store.delete(bad.key) and client.type(key) == b"none"
-    assert store.delete_user(USER, NOW) == [good.key]
+    assert store.delete_user(USER) == [good.key]
 
 
 def test_redis_purge_removes_hashes_whose_expiry_is_not_a_number(
@@ -322,8 +322,8 @@ def test_redis_a_user_index_of_another_type_is_replaced(rd: tuple[RedisStore, re
     user = secrets.token_hex(32)
     client.set(f"{store.prefix}u:{user}", "not an index")
     assert store.sessions_of(user, NOW) == []
-    assert store.delete_user(user, NOW) == []
-    record = make_record(user=user)
+    assert store.delete_user(user) == []
+    record = make_record(user_hash=user)
     assert store.create(record)
     assert store.sessions_of(user, NOW) == [record]
     store.purge(NOW)  # cleans the indexes too

@@ -14,6 +14,7 @@ from . import signals
 from .errors import (
     ConfigurationError,
     SaveConflict,
+    SessionTooDeep,
     SessionTooLarge,
     StoreUnavailable,
     StrongboxError,
@@ -37,6 +38,7 @@ __all__ = [
     "SQLiteStore",
     "SaveConflict",
     "SessionInfo",
+    "SessionTooDeep",
     "SessionTooLarge",
     "Settings",
     "Store",

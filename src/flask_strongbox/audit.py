@@ -10,11 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from blinker import NamedSignal
-    from flask import Flask
 
 logger = logging.getLogger("flask_strongbox")
 
@@ -46,16 +41,3 @@ class RejectionLog:
         logger.warning("rejected %d session cookie(s) or record(s) (%s)", total, detail)
         self._counts.clear()
         self._since = now
-
-
-def announce(app: Flask, signal: NamedSignal, handle: str | None, reason: str) -> None:
-    """Send a lifecycle signal and log it with the session's fingerprint:
-    revocations at INFO, the everyday events (created, rotated, destroyed,
-    expired) at DEBUG."""
-    event = signal.name.rpartition("-")[2]
-    level = logging.INFO if event == "revoked" else logging.DEBUG
-    if logger.isEnabledFor(level):
-        keyring = app.extensions["strongbox"].keyring(app)
-        who = keyring.fingerprint(handle) if handle and keyring else "-"
-        logger.log(level, "session %s %s (%s)", who, event, reason)
-    signal.send(app, handle=handle, reason=reason)

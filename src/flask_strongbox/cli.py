@@ -10,17 +10,23 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import signals, users
-from .audit import announce
+from .engine.events import Events
+from .engine.purge import purge_in_batches
 from .errors import StoreUnavailable
-from .interface import StrongboxSessionInterface
+from .interface import StrongboxSessionInterface, strongbox_of
 from .keys import Keyring
-from .purge import purge_in_batches
 
 sessions_command = AppGroup("sessions", help="Manage Strongbox server-side sessions.")
 
 
 def _interface() -> StrongboxSessionInterface:
-    return cast(StrongboxSessionInterface, current_app.extensions["strongbox"])
+    return strongbox_of(current_app)
+
+
+def _events() -> Events:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    interface = _interface()
+    return interface.events(app, interface.keyring(app))
 
 
 def _when(seconds: float) -> str:
@@ -55,7 +61,8 @@ def stats() -> None:
     counts = interface.store.stats(interface.clock())
     click.echo(f"store:   {interface.store.name} ({interface.store!r})")
     click.echo(f"live:    {counts.live}")
-    click.echo(f"expired: {counts.expired} (removed by 'flask sessions purge')")
+    click.echo(f"expired: {counts.expired} (the purge backlog: removed in the background as sessions "
+               "are written, or now by 'flask sessions purge')")
 
 
 @sessions_command.command("list")
@@ -82,7 +89,7 @@ def revoke(handle: str) -> None:
         raise click.BadParameter("a handle is 64 lowercase hex digits, as shown by 'list'")
     if not _interface().store.delete(handle):
         raise click.ClickException("no such session (already ended or expired?)")
-    announce(current_app._get_current_object(), signals.session_revoked, handle, "cli")  # type: ignore[attr-defined]
+    _events().announce(signals.session_revoked, handle, "cli")
     click.echo("revoked 1 session")
 
 
@@ -92,10 +99,10 @@ def revoke(handle: str) -> None:
 def revoke_user(user: str) -> None:
     """End every session of one user."""
     interface = _interface()
-    removed = users.delete_user(interface.store, _keyring(), user, interface.clock())
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    removed = users.delete_user(interface.store, _keyring(), user)
+    events = _events()
     for handle in removed:
-        announce(app, signals.session_revoked, handle, "cli")
+        events.announce(signals.session_revoked, handle, "cli")
     click.echo(f"revoked {len(removed)} session(s) of user {user!r}")
 
 
@@ -112,13 +119,6 @@ def purge() -> None:
 @_fail_on_store_errors
 def init_db() -> None:
     """Create the store's tables and indexes now rather than on first use."""
-    interface = _interface()
-    store = interface.store
-    init = getattr(store, "init_db", None)
-    if init is not None:
-        init()
-    else:
-        # Such a store sets itself up on first use (SQLite creates its file and
-        # table): use it once, so a store that cannot work fails here, not later.
-        store.stats(interface.clock())
+    store = _interface().store
+    store.init_db()
     click.echo(f"{store.name} store ready")

@@ -1,5 +1,5 @@
-"""What a save writes onto the response: the session cookie, ``Vary``, or
-the store-unavailable page in place of the app's answer."""
+"""What a save writes onto a Flask response: the session cookie, ``Vary``,
+or the store-unavailable page in place of the app's answer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask import Flask, Response
 from flask.sessions import SessionInterface
 from werkzeug.datastructures import Headers
 
+from .engine import Outcome
 from .errors import StoreUnavailable
 
 #: Headers that describe the app's own answer and must not survive its
@@ -30,22 +31,18 @@ def _options(interface: SessionInterface, app: Flask) -> dict[str, Any]:
     }
 
 
-def set_session_cookie(
-    interface: SessionInterface, app: Flask, response: Response, value: str, permanent: bool,
-    expires: float,
-) -> None:
-    """Send the signed id ``value``; a permanent session's cookie expires with it."""
-    response.set_cookie(
-        interface.get_cookie_name(app), value,
-        expires=datetime.fromtimestamp(expires, timezone.utc) if permanent else None,
-        **_options(interface, app),
-    )
-    vary_on_cookie(response)
-
-
-def delete_session_cookie(interface: SessionInterface, app: Flask, response: Response) -> None:
-    """Clear the cookie with the attributes it was set with, or the browser keeps it."""
-    response.delete_cookie(interface.get_cookie_name(app), **_options(interface, app))
+def apply(interface: SessionInterface, app: Flask, response: Response, outcome: Outcome) -> None:
+    """Write the engine's answer onto the response: set the cookie (expiring
+    with a permanent session), or clear it with the attributes it was set
+    with (or the browser keeps it)."""
+    name = interface.get_cookie_name(app)
+    if outcome.cookie is not None:
+        expires = None if outcome.expires is None else datetime.fromtimestamp(outcome.expires, timezone.utc)
+        response.set_cookie(name, outcome.cookie, expires=expires, **_options(interface, app))
+    elif outcome.clear:
+        response.delete_cookie(name, **_options(interface, app))
+    else:
+        return
     vary_on_cookie(response)
 
 

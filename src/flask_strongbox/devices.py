@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from . import sealing
+from .keys import Keyring
+
+#: Associated data that keeps a sealed hint from opening as session data.
+_PURPOSE = b"|info"
+
 _BROWSERS = (
     ("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chromium/", "Chromium"),
     ("HeadlessChrome/", "Chrome"), ("Chrome/", "Chrome"), ("Safari/", "Safari"), ("curl/", "curl"),
@@ -21,3 +27,19 @@ def describe(user_agent: str | None) -> str:
     if browser and system:
         return f"{browser} on {system}"
     return browser or system or "Unknown device"
+
+
+def seal_hint(keyring: Keyring, user_agent: str | None, key: str) -> bytes:
+    """The hint for ``user_agent``, sealed for the record under ``key``."""
+    return sealing.seal(keyring, describe(user_agent).encode(), key, purpose=_PURPOSE)
+
+
+def open_hint(keyring: Keyring, sealed: bytes | None, key: str) -> str | None:
+    """The hint sealed by :func:`seal_hint`, or ``None`` if there is none or
+    it cannot be opened (sealed under a key that was since removed)."""
+    if not sealed:
+        return None
+    try:
+        return sealing.unseal(keyring, sealed, key, purpose=_PURPOSE).decode()
+    except (sealing.InvalidSeal, UnicodeDecodeError):
+        return None

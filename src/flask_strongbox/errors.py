@@ -60,17 +60,29 @@ class SaveConflict(StoreUnavailable):
 
 
 class SessionTooLarge(StrongboxError, ValueError):
-    """The sealed session would exceed ``STRONGBOX_MAX_SIZE`` bytes, or nests
-    deeper than the serializer allows. Nothing was stored."""
+    """The sealed session would exceed ``STRONGBOX_MAX_SIZE`` bytes. Nothing
+    was stored.
 
-    def __init__(self, size: int | None, limit: int, reason: str = "") -> None:
+    :param size: the sealed size, in bytes.
+    :param limit: ``STRONGBOX_MAX_SIZE``.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
         self.size = size
         self.limit = limit
-        message = reason or (
+        super().__init__(
             f"session is {size} bytes sealed, above STRONGBOX_MAX_SIZE={limit}; "
             "keep large data in your database and store only its key in the session"
         )
-        super().__init__(message)
+
+
+class SessionTooDeep(StrongboxError, ValueError):
+    """A session value nests deeper than a session can hold
+    (:data:`~flask_strongbox.serialization.MAX_DEPTH` levels of dicts, lists
+    and tuples), or refers to itself. Nothing was stored.
+
+    .. versionadded:: 0.2
+    """
 
 
 class UnreadableRecord(StrongboxError):

@@ -6,15 +6,16 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any
 
 from flask import Flask, current_app, has_request_context
 from flask.globals import request_ctx
 
-from . import sealing, signals, users
-from .audit import announce, logger
+from . import devices, signals, users
+from .audit import logger
+from .engine import Engine, Events
 from .errors import ConfigurationError, StoreUnavailable
-from .interface import StrongboxSessionInterface
+from .interface import StrongboxSessionInterface, strongbox_of
 from .keys import Keyring
 from .session import StrongboxSession
 from .settings import Settings
@@ -27,20 +28,21 @@ _ANY_USER: Any = object()
 
 @dataclass(frozen=True)
 class SessionInfo:
-    """One live session of a user, as listed by :meth:`Strongbox.sessions_of`.
+    """One live session of a user, as listed by :meth:`Strongbox.sessions_of`."""
 
-    :param handle: opaque; pass it to :meth:`Strongbox.revoke`. It cannot be
-        turned into a cookie.
-    :param device: a short hint such as ``"Firefox on Linux"`` when
-        ``STRONGBOX_DEVICE_HINTS`` is on, else ``None``.
-    :param current: whether it is the session of the current request.
-    """
-
-    handle: str = field(repr=False)  # revokes the session: kept out of logs and error reports
+    #: Opaque; pass it to :meth:`Strongbox.revoke`. It cannot be turned into
+    #: a cookie, but it revokes the session, so it is kept out of ``repr``.
+    handle: str = field(repr=False)
+    #: When the session was created (its login, for a logged-in one).
     created: datetime
+    #: When it was last used, to within ``STRONGBOX_TOUCH_INTERVAL``.
     last_seen: datetime
+    #: When it ends unless used again.
     expires: datetime
+    #: A short hint such as ``"Firefox on Linux"`` when
+    #: ``STRONGBOX_DEVICE_HINTS`` is on, else ``None``.
     device: str | None
+    #: Whether it is the session of the current request.
     current: bool
 
 
@@ -68,7 +70,7 @@ class Strongbox:
     def init_app(self, app: Flask) -> None:
         """Read the settings once and install the session interface."""
         settings = Settings.from_config(app.config, store=self._store, clock=self._clock)
-        interface = StrongboxSessionInterface(settings, _build_store(app, settings))
+        interface = StrongboxSessionInterface(Engine(settings, _build_store(app, settings)))
         app.session_interface = interface
         app.extensions["strongbox"] = interface
         from .cli import sessions_command
@@ -87,8 +89,7 @@ class Strongbox:
 
         :raises ConfigurationError: naming the setting and the fix.
         """
-        interface = cast(StrongboxSessionInterface, app.extensions["strongbox"])
-        if interface.keyring(app) is None:
+        if strongbox_of(app).keyring(app) is None:
             raise ConfigurationError(
                 "SECRET_KEY is not set; Strongbox needs it to sign and seal sessions"
             )
@@ -98,10 +99,9 @@ class Strongbox:
     def sessions_of(self, user: object) -> list[SessionInfo]:
         """The live sessions whose identity (``session["user"]`` or another
         ``STRONGBOX_IDENTITY_KEYS`` key) equals ``user``, oldest first."""
-        interface, keyring = _runtime()
-        now = interface.clock()
+        interface, keyring, _ = _runtime()
         current = _current_key()
-        records = users.sessions_of(interface.store, keyring, user, now)
+        records = users.sessions_of(interface.store, keyring, user, interface.clock())
         return [_info(keyring, record, current) for record in records]
 
     def revoke(self, handle: str, *, user: object = _ANY_USER) -> bool:
@@ -109,7 +109,7 @@ class Strongbox:
         belongs to that user (``user=None``, as from a logged-out request's
         ``session.get("user")``, owns nothing). Takes effect on that session's
         next request."""
-        interface, keyring = _runtime()
+        interface, keyring, events = _runtime()
         if user is None:
             return False
         if user is not _ANY_USER:
@@ -118,28 +118,29 @@ class Strongbox:
                 return False
         if not interface.store.delete(handle):
             return False
-        announce(current_app._get_current_object(), signals.session_revoked, handle, "revoked")  # type: ignore[attr-defined]
+        events.announce(signals.session_revoked, handle, "revoked")
         return True
 
     def revoke_user(self, user: object, *, keep_current: bool = False) -> int:
         """End every session of ``user``; with ``keep_current``, all but the
         current request's ("sign out everywhere else"). Returns how many."""
-        interface, keyring = _runtime()
+        interface, keyring, events = _runtime()
         keep = _current_key() if keep_current else None
-        removed = users.delete_user(interface.store, keyring, user, interface.clock(), keep=keep)
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        removed = users.delete_user(interface.store, keyring, user, keep=keep)
         for handle in removed:
-            announce(app, signals.session_revoked, handle, "revoked with all of user")
+            events.announce(signals.session_revoked, handle, "revoked with all of user")
         return len(removed)
 
 
 def _build_store(app: Flask, settings: Settings) -> Store:
     if settings.store is not None and not isinstance(settings.store, str):
         return settings.store
+    options = {"table": settings.table, "prefix": settings.key_prefix,
+               "timeout": settings.store_timeout, "base_dir": app.instance_path}
     if settings.store is None:
         os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
-        return store_from_url(f"sqlite:///{DEFAULT_FILE}", settings, app.instance_path)
-    store = store_from_url(settings.store, settings, app.instance_path)
+        return store_from_url(f"sqlite:///{DEFAULT_FILE}", options)
+    store = store_from_url(settings.store, options)
     if is_network_url(settings.store):
         _probe(store, settings)
     return store
@@ -154,13 +155,13 @@ def _probe(store: Store, settings: Settings) -> None:
         logger.error("session store unreachable at start-up (the app will retry): %s", exc)
 
 
-def _runtime() -> tuple[StrongboxSessionInterface, Keyring]:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    interface = cast(StrongboxSessionInterface, app.extensions["strongbox"])
+def _runtime() -> tuple[StrongboxSessionInterface, Keyring, Events]:
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    interface = strongbox_of(app)
     keyring = interface.keyring(app)
     if keyring is None:
         raise RuntimeError("SECRET_KEY is not set; Strongbox needs it to find sessions")
-    return interface, keyring
+    return interface, keyring, interface.events(app, keyring)
 
 
 def _current_key() -> str | None:
@@ -177,13 +178,8 @@ def _stamp(seconds: float) -> datetime:
 
 
 def _info(keyring: Keyring, record: Record, current: str | None) -> SessionInfo:
-    device = None
-    if record.info:
-        try:
-            device = sealing.unseal(keyring, record.info, record.key, purpose=b"|info").decode()
-        except sealing.InvalidSeal:
-            device = None
     return SessionInfo(
         handle=record.key, created=_stamp(record.created), last_seen=_stamp(record.last_seen),
-        expires=_stamp(record.expires), device=device, current=record.key == current,
+        expires=_stamp(record.expires), device=devices.open_hint(keyring, record.sealed_device, record.key),
+        current=record.key == current,
     )

@@ -149,3 +149,19 @@ def check_production_secrets(secret: object, fallbacks: Sequence[object]) -> Non
                 f"{name} {reason}, which is unsafe outside debug and testing; "
                 f"set a random value of at least {_MIN_SECRET_BYTES} bytes ({_GENERATE_HINT})"
             )
+
+
+def keyring_for(secret: object, fallbacks: object, relaxed: bool) -> Keyring | ConfigurationError | None:
+    """The keyring for an app's secret key and ``SECRET_KEY_FALLBACKS``, the
+    reason they are refused (checked unless ``relaxed``: debug or testing), or
+    ``None`` if no secret key is set."""
+    try:
+        listed = fallbacks_of(fallbacks)
+        if not relaxed:
+            check_production_secrets(secret, listed)
+    except ConfigurationError as exc:
+        return exc
+    if not secret:
+        return None
+    assert isinstance(secret, (str, bytes))
+    return Keyring(secret, listed)

@@ -1,8 +1,9 @@
 """Session data to bytes and back, with the types Flask's own session accepts.
 
-Flask's tagged JSON (tuple, bytes, Markup, UUID, datetime, and dicts that look
-like tags) on top of plain JSON. Never pickle: a stored blob can only ever
-become JSON types and those few tagged ones.
+Flask's tagged JSON (:mod:`flask_strongbox.tagged`: tuple, bytes, Markup,
+UUID, datetime, and dicts that look like tags) on top of plain JSON. Never
+pickle: a stored blob can only ever become JSON types and those few tagged
+ones.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask.json.tag import TaggedJSONSerializer
+from . import tagged
+from .errors import SessionTooDeep
 
-from .errors import SessionTooLarge
-
-_tagger = TaggedJSONSerializer()
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=True).encode
 _decode = json.JSONDecoder().decode
 _TYPES = "str, int, float, bool, None, list, dict, tuple, bytes, Markup, UUID or datetime"
@@ -30,13 +29,13 @@ def dumps(data: dict[str, Any]) -> bytes:
     for key, value in data.items():
         _check_depth(key, value)
     try:
-        return _encode(_tagger.tag(data)).encode()
+        return _encode(tagged.tag(data)).encode()
     except (TypeError, ValueError) as exc:
         for key, value in data.items():
             check_value(key, value)
         raise TypeError(f"the session cannot be stored: {exc}") from exc
     except RecursionError:
-        raise SessionTooLarge(None, 0, "session data nests too deeply to store") from None
+        raise SessionTooDeep("session data nests too deeply to store") from None
 
 
 def loads(raw: bytes) -> dict[str, Any]:
@@ -47,7 +46,7 @@ def loads(raw: bytes) -> dict[str, Any]:
         # Flask's tags are one-key objects whose key starts with a space: in
         # compact JSON the characters '{" ', which no JSON string can hold
         # unescaped. Without them, plain JSON is the whole answer.
-        data = _tagger.loads(text) if '{" ' in text else _decode(text)
+        data = tagged.untag(_decode(text)) if '{" ' in text else _decode(text)
     except ValueError:
         raise
     except Exception as exc:  # a malformed tag, or nesting too deep to parse
@@ -61,9 +60,9 @@ def check_value(key: str, value: Any) -> None:
     """Raise :class:`TypeError` naming ``key`` if ``value`` cannot be stored."""
     _check_depth(key, value)
     try:
-        _encode(_tagger.tag(value))
+        _encode(tagged.tag(value))
     except RecursionError:
-        raise SessionTooLarge(None, 0, f"session[{key!r}] nests too deeply to store") from None
+        raise SessionTooDeep(f"session[{key!r}] nests too deeply to store") from None
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"session[{key!r}] cannot be stored ({exc}); a session holds {_TYPES} values"
@@ -71,7 +70,7 @@ def check_value(key: str, value: Any) -> None:
 
 
 def _check_depth(key: str, value: Any) -> None:
-    """Raise :class:`SessionTooLarge` if ``value`` nests deeper than
+    """Raise :class:`SessionTooDeep` if ``value`` nests deeper than
     :data:`MAX_DEPTH`. Iterative, so a cycle or a deep value cannot exhaust the
     stack here."""
     pending = [(value, 1)]
@@ -84,7 +83,7 @@ def _check_depth(key: str, value: Any) -> None:
         else:
             continue
         if depth > MAX_DEPTH:
-            raise SessionTooLarge(
-                None, 0, f"session[{key!r}] nests deeper than {MAX_DEPTH} levels, which cannot be stored"
+            raise SessionTooDeep(
+                f"session[{key!r}] nests deeper than {MAX_DEPTH} levels, which cannot be stored"
             )
         pending.extend((child, depth + 1) for child in children)

@@ -90,32 +90,45 @@ class Settings:
 
 
 def _check(name: str, value: Any) -> Any:
+    """``value``, checked (and normalized) for the setting ``name``."""
     setting = f"STRONGBOX_{name.upper()}"
-    kind = {f.name: f.type for f in fields(Settings)}[name]
-    if kind == "timedelta":
-        return _duration(setting, value)
-    if name == "identity_keys":
-        keys = (value,) if isinstance(value, str) else tuple(value)
-        if not keys or not all(isinstance(k, str) and k for k in keys):
-            raise ConfigurationError(f"{setting} must be a non-empty list of session keys")
-        return keys
-    if name == "clock":
-        if not callable(value):
-            raise ConfigurationError(f"{setting} must be a callable returning Unix seconds")
-        return value
-    if name == "store":
-        if not isinstance(value, str) and not isinstance(value, Store):
-            raise ConfigurationError(f"{setting} must be a URL string or a store object")
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigurationError(f"{setting} must be True or False, not {value!r}")
-        return value
-    if name in ("key_prefix", "table"):
-        if not isinstance(value, str) or not value:
-            raise ConfigurationError(f"{setting} must be a non-empty string")
-        return value
-    return _positive_number(setting, value, allow_none=name == "max_sessions_per_user")
+    check = _CHECKS.get(name) or _CHECKS_BY_KIND.get(_KINDS[name], _positive_number)
+    return check(setting, value)
+
+
+def _identity_keys(setting: str, value: Any) -> tuple[str, ...]:
+    keys = (value,) if isinstance(value, str) else tuple(value)
+    if not keys or not all(isinstance(k, str) and k for k in keys):
+        raise ConfigurationError(f"{setting} must be a non-empty list of session keys")
+    return keys
+
+
+def _clock(setting: str, value: Any) -> Any:
+    if not callable(value):
+        raise ConfigurationError(f"{setting} must be a callable returning Unix seconds")
+    return value
+
+
+def _store(setting: str, value: Any) -> Any:
+    if not isinstance(value, (str, Store)):
+        raise ConfigurationError(f"{setting} must be a URL string or a store object")
+    return value
+
+
+def _flag(setting: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{setting} must be True or False, not {value!r}")
+    return value
+
+
+def _name(setting: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{setting} must be a non-empty string")
+    return value
+
+
+def _cap(setting: str, value: Any) -> Any:
+    return None if value is None else _positive_number(setting, value)
 
 
 def _duration(setting: str, value: Any) -> timedelta:
@@ -128,9 +141,15 @@ def _duration(setting: str, value: Any) -> timedelta:
     return value
 
 
-def _positive_number(setting: str, value: Any, allow_none: bool = False) -> Any:
-    if value is None and allow_none:
-        return None
+def _positive_number(setting: str, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigurationError(f"{setting} must be a positive number, not {value!r}")
     return value
+
+
+_KINDS = {f.name: f.type for f in fields(Settings)}
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "identity_keys": _identity_keys, "clock": _clock, "store": _store,
+    "key_prefix": _name, "table": _name, "max_sessions_per_user": _cap,
+}
+_CHECKS_BY_KIND: dict[object, Callable[[str, Any], Any]] = {"timedelta": _duration, "bool": _flag}

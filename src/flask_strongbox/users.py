@@ -7,12 +7,22 @@ fallback key's hash, so every lookup asks for each key's hash.
 
 from __future__ import annotations
 
-from flask import Flask
+from collections.abc import Mapping
+from typing import Any
 
-from . import ids, signals
-from .audit import announce
+from . import ids
 from .keys import Keyring
 from .stores.base import Record, Store
+
+
+def identity_of(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    """The session's identity: the value of the first of ``keys``
+    (``STRONGBOX_IDENTITY_KEYS``) that is set, or ``None``."""
+    for name in keys:
+        value = data.get(name)
+        if value is not None:
+            return value
+    return None
 
 
 def sessions_of(store: Store, keyring: Keyring, user: object, now: float) -> list[Record]:
@@ -25,29 +35,9 @@ def sessions_of(store: Store, keyring: Keyring, user: object, now: float) -> lis
     return sorted(found.values(), key=lambda r: (r.created, r.key))
 
 
-def delete_user(
-    store: Store, keyring: Keyring, user: object, now: float, keep: str | None = None
-) -> list[str]:
+def delete_user(store: Store, keyring: Keyring, user: object, keep: str | None = None) -> list[str]:
     """Remove every record of ``user`` but ``keep``; the removed keys."""
     return [
         key for keyset in keyring.sets
-        for key in store.delete_user(ids.identity_key(keyset, user), now, keep=keep)
+        for key in store.delete_user(ids.identity_key(keyset, user), keep=keep)
     ]
-
-
-def enforce_cap(
-    app: Flask, store: Store, cap: int | None, user: str, keep: str, now: float
-) -> None:
-    """Revoke the oldest sessions of the identity hash ``user`` beyond ``cap``.
-
-    The newest ``cap`` by (created, key) stay, an order every process sees
-    alike: two logins racing each revoke only what is older than both, never
-    each other's. ``keep``, the session just written, is never revoked here (if
-    it is not listed, a newer login has revoked it already).
-    """
-    if cap is None:
-        return
-    records = store.sessions_of(user, now)
-    for record in records[: max(0, len(records) - cap)]:
-        if record.key != keep and store.delete(record.key):
-            announce(app, signals.session_revoked, record.key, "session cap")

@@ -17,7 +17,8 @@ Flask-Session, and none ever unpickles.
 from __future__ import annotations
 
 from .flask_cookie import FlaskCookieReader, cookie_fingerprint
-from .flask_session import FlaskSessionConfig, open_reader
+from .flask_session import FlaskSessionConfig
+from .readers import open_reader
 from .results import (
     LegacyReader,
     LegacyRecord,

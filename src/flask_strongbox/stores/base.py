@@ -30,8 +30,10 @@ class Record:
     :param last_seen: time of the last request that used the session.
     :param expires: when the session dies unless used again (sliding).
     :param absolute_expires: when the session dies whatever happens.
-    :param user: a keyed hash of the identity the session belongs to, if any.
-    :param info: a sealed, app-supplied device hint, if any.
+    :param user_hash: a keyed hash of the identity the session belongs to,
+        if any (stored as ``user``).
+    :param sealed_device: the device hint for session lists, sealed, if
+        ``STRONGBOX_DEVICE_HINTS`` is on (stored as ``info``).
     """
 
     key: str = field(repr=False)
@@ -41,8 +43,8 @@ class Record:
     last_seen: float
     expires: float
     absolute_expires: float
-    user: str | None = field(default=None, repr=False)
-    info: bytes | None = field(default=None, repr=False)
+    user_hash: str | None = field(default=None, repr=False)
+    sealed_device: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Record:
@@ -130,6 +132,23 @@ class Store(Protocol):
 
     #: A short name for logs and ``flask sessions stats``, e.g. ``"sqlite"``.
     name: str
+    #: Whether the store's server removes expired records by itself (Redis
+    #: TTL). If not, the session layer purges as it writes (in the background,
+    #: once per ``STRONGBOX_PURGE_INTERVAL``); ``flask sessions purge`` tidies
+    #: either kind.
+    expires_records_itself: bool
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Store:
+        """The store a ``STRONGBOX_STORE`` URL names; ``options`` are the
+        constructor's keyword arguments. Nothing connects yet.
+
+        :raises ValueError: for a URL this store does not take.
+        """
+
+    def init_db(self) -> None:
+        """Create what the store needs (file, tables, indexes) now rather
+        than on first use; safe to run again. Backs ``flask sessions init-db``."""
 
     def get(self, key: str, now: float) -> Record | None:
         """The record under ``key`` if it exists and has not expired at ``now``.
@@ -148,24 +167,28 @@ class Store(Protocol):
         another write won, or the record is gone; it is never re-created.
         """
 
-    def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
-        """Update only ``last_seen`` and ``expires`` of a live record, without
-        changing its data or version. ``False`` if the record is gone."""
+    def touch(self, key: str, expires: float, now: float) -> bool:
+        """Set only ``expires``, and ``last_seen`` to ``now``, of a record
+        live at ``now``, without changing its data or version. ``False`` if
+        the record is gone."""
 
     def delete(self, key: str) -> bool:
         """Remove whatever is under ``key``, readable or not; ``True`` if
         there was something."""
 
-    def sessions_of(self, user: str, now: float) -> list[Record]:
-        """The live records whose ``user`` is ``user``, oldest first."""
+    def sessions_of(self, user_hash: str, now: float) -> list[Record]:
+        """The records live at ``now`` whose ``user_hash`` is ``user_hash``,
+        oldest first: ordered by ``(created, key)``, an order every process
+        sees alike, which the per-user cap relies on (two logins racing each
+        revoke only what is older than both)."""
 
-    def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
-        """Remove every record of ``user`` except the one under ``keep``;
-        return the removed keys."""
+    def delete_user(self, user_hash: str, keep: str | None = None) -> list[str]:
+        """Remove every record whose ``user_hash`` is ``user_hash`` except the
+        one under ``keep``; return the removed keys."""
 
     def purge(self, now: float, limit: int = 500) -> int:
         """Remove up to ``limit`` records that expired before ``now``, or whose
-        expiry is not a number."""
+        expiry is not a number; how many were removed."""
 
     def stats(self, now: float) -> StoreStats:
         """How many records are live and how many are left for :meth:`purge`."""

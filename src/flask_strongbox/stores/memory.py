@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace as _with
+from typing import Any
 
 from .base import Record, StoreStats
 
@@ -15,13 +16,28 @@ class MemoryStore:
     """Keeps records in a dict behind a lock; selected with ``memory://``."""
 
     name = "memory"
+    #: Expired records stay until purged: the session layer purges as it writes.
+    expires_records_itself = False
 
     def __init__(self) -> None:
         self._records: dict[str, Record] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryStore:
+        """The store for ``memory://``; it takes no options.
+
+        :raises ValueError: for any other URL or an option.
+        """
+        if url != "memory://" or options:
+            raise ValueError("a memory store's URL is just memory://, with no options")
+        return cls()
+
     def __repr__(self) -> str:
         return f"<MemoryStore records={len(self._records)}>"
+
+    def init_db(self) -> None:
+        """Nothing to create."""
 
     def get(self, key: str, now: float) -> Record | None:
         record = self._records.get(key)
@@ -42,26 +58,26 @@ class MemoryStore:
             self._records[record.key] = _with(record, created=current.created)
             return True
 
-    def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
+    def touch(self, key: str, expires: float, now: float) -> bool:
         with self._lock:
             current = self._records.get(key)
             if current is None or not current.is_live(now):
                 return False
-            self._records[key] = _with(current, last_seen=last_seen, expires=expires)
+            self._records[key] = _with(current, last_seen=now, expires=expires)
             return True
 
     def delete(self, key: str) -> bool:
         with self._lock:
             return self._records.pop(key, None) is not None
 
-    def sessions_of(self, user: str, now: float) -> list[Record]:
+    def sessions_of(self, user_hash: str, now: float) -> list[Record]:
         with self._lock:
-            found = [r for r in self._records.values() if r.user == user and r.is_live(now)]
+            found = [r for r in self._records.values() if r.user_hash == user_hash and r.is_live(now)]
         return sorted(found, key=lambda r: (r.created, r.key))
 
-    def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
+    def delete_user(self, user_hash: str, keep: str | None = None) -> list[str]:
         with self._lock:
-            doomed = [k for k, r in self._records.items() if r.user == user and k != keep]
+            doomed = [k for k, r in self._records.items() if r.user_hash == user_hash and k != keep]
             for key in doomed:
                 del self._records[key]
         return doomed

@@ -9,29 +9,21 @@ while the database is down and recovers by itself once it is back.
 
 from __future__ import annotations
 
-import math
-import os
-import select
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from ..errors import StoreUnavailable
 from .base import Record, StoreStats, readable
+from .postgres_pool import GRACE, Connections
 from .postgres_schema import SCHEMA_VERSION, Layout
 from .postgres_schema import Connection as _Connection
-from .watchdog import Watch, watchdog
+from .watchdog import Watch
 
-#: How much longer than the server's own timeouts the client waits before it
-#: gives up on a server that cannot even say it timed out (stopped, cut off).
-_GRACE = 0.5
 #: Seconds ``init_db`` may wait for the locks it needs (another creator, say).
 _DDL_SECONDS = 10.0
 
@@ -46,8 +38,8 @@ class PostgresStore:
     :param conninfo: a libpq connection string or ``postgresql://`` URL.
     :param table: the table name (letters, digits and underscores).
     :param schema: the schema holding the table; ``None`` follows ``search_path``.
-    :param pool_min: connections kept open.
-    :param pool_max: most connections open at once.
+    :param pool: ``(fewest, most)`` connections open: the fewest are kept
+        open, and no more than the most are ever open at once.
     :param connect_timeout: seconds to wait for a connection, and again for
         each statement to finish, before raising
         :class:`~flask_strongbox.StoreUnavailable`. The server enforces it
@@ -61,14 +53,17 @@ class PostgresStore:
     """
 
     name = "postgres"
+    #: Expired rows stay until purged: the session layer purges as it writes.
+    expires_records_itself = False
 
     def __init__(
         self, conninfo: str, *, table: str = "strongbox_sessions", schema: str | None = None,
-        pool_min: int = 1, pool_max: int = 10, connect_timeout: float = 5.0,
+        pool: tuple[int, int] = (1, 10), connect_timeout: float = 5.0,
     ) -> None:
         self._layout = Layout(table, schema)
+        pool_min, pool_max = pool
         if not 0 <= pool_min <= pool_max or pool_max < 1:
-            raise ValueError("PostgreSQL pool sizes need 0 <= pool_min <= pool_max, pool_max >= 1")
+            raise ValueError("PostgreSQL pool sizes (fewest, most) need 0 <= fewest <= most, most >= 1")
         if connect_timeout <= 0:
             raise ValueError("PostgreSQL connect_timeout must be a positive number of seconds")
         params = _parse(conninfo)
@@ -79,115 +74,31 @@ class PostgresStore:
         self._password = params.get("password") or ""
         shown = ("host", "port", "dbname")
         self._where = " ".join(f"{k}={params[k]}" for k in shown if k in params)
-        self._pool: ConnectionPool[_Connection] | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
+        self._connections = Connections(conninfo, params, pool, connect_timeout, self._unavailable)
+        self._connections.name = f"strongbox-{table}"
         self._ready = False
 
     @classmethod
-    def from_url(
-        cls, url: str, *, table: str = "strongbox_sessions", schema: str | None = None,
-        connect_timeout: float = 5.0,
-    ) -> PostgresStore:
+    def from_url(cls, url: str, *, timeout: float = 5.0, **options: Any) -> PostgresStore:
         """The store for a ``postgresql://`` or ``postgres://`` URL. Query
-        parameters are libpq's (``?sslmode=require``); the rest are as for the
-        constructor.
+        parameters are libpq's (``?sslmode=require``).
+
+        :param timeout: the constructor's ``connect_timeout``.
+        :param options: the constructor's other keyword arguments.
         """
         scheme = url.partition("://")[0].lower()
         if scheme not in ("postgresql", "postgres"):
             raise ValueError("PostgresStore.from_url needs a postgresql:// or postgres:// URL")
-        return cls(url, table=table, schema=schema, connect_timeout=connect_timeout)
+        return cls(url, connect_timeout=timeout, **options)
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self._where or 'libpq defaults'} table={self._layout.qualified}>"
 
     # -- connections ---------------------------------------------------------
 
-    def _get_pool(self) -> ConnectionPool[_Connection]:
-        pool = self._pool
-        if pool is None or self._pid != os.getpid():
-            with self._lock:
-                if self._pool is None or self._pid != os.getpid():
-                    # A forked worker opens its own pool. Dropping the inherited
-                    # one is safe: psycopg never closes a parent's connection.
-                    self._pool, self._pid = self._new_pool(), os.getpid()
-                pool = self._pool
-        return pool
-
-    def _new_pool(self) -> ConnectionPool[_Connection]:
-        pool: ConnectionPool[_Connection] = ConnectionPool(
-            self._conninfo, kwargs=self._connect_options(),
-            min_size=self.pool_min, max_size=self.pool_max, open=False,
-            configure=self._configure,
-            # Give up reconnecting quickly: the next request starts a fresh
-            # attempt at once, instead of waiting out a long backoff.
-            reconnect_timeout=self.connect_timeout,
-            name=f"strongbox-{self.table}",
-        )
-        pool.open(wait=False)
-        return pool
-
-    def _connect_options(self) -> dict[str, Any]:
-        """libpq options: autocommit, and a dead peer noticed within about the
-        timeout, by TCP keepalives while idle and ``tcp_user_timeout`` while
-        sending. Options the connection string sets itself are left as they are."""
-        seconds = max(1, math.ceil(self.connect_timeout))
-        options: dict[str, Any] = {
-            "connect_timeout": seconds, "keepalives": 1, "keepalives_idle": seconds,
-            "keepalives_interval": seconds, "keepalives_count": 3,
-        }
-        if psycopg.pq.version() >= 120000:  # libpq 12 added tcp_user_timeout
-            options["tcp_user_timeout"] = math.ceil(self.connect_timeout * 1000)
-        options = {k: v for k, v in options.items() if k not in self._params}
-        return {"autocommit": True, **options}
-
-    def _configure(self, conn: _Connection) -> None:
-        """Have the server end any statement, or wait for a lock, that takes
-        longer than the timeout. Set once per connection, by ``SET`` rather than
-        the ``options`` startup parameter, which PgBouncer refuses."""
-        limit = f"{math.ceil(self.connect_timeout * 1000)}ms"
-        with watchdog.watch(conn.fileno(), self.connect_timeout + _GRACE):
-            conn.execute("SELECT set_config('statement_timeout', %s, false), "
-                         "set_config('lock_timeout', %s, false)", [limit, limit])
-
-    @contextmanager
-    def _connection(self, seconds: float | None = None) -> Iterator[_Connection]:
-        """A pooled connection whose every statement must finish within
-        ``seconds`` (the timeout, and a little grace, by default). Past that its
-        socket is shut down and the connection discarded, never pooled again."""
-        pool: ConnectionPool[_Connection] | None = None
-        conn: _Connection | None = None
-        watch: Watch | None = None
-        try:
-            pool = self._get_pool()
-            conn = self._checkout(pool)
-            with watchdog.watch(conn.fileno(), seconds or self.connect_timeout + _GRACE) as watch:
-                yield conn
-        except psycopg.Error as exc:
-            raise self._unavailable(exc, watch) from exc
-        finally:
-            if pool is not None and conn is not None:
-                if watch is not None and watch.expired:
-                    conn.close()
-                pool.putconn(conn)  # a closed or half-used one is discarded
-
-    def _checkout(self, pool: ConnectionPool[_Connection]) -> _Connection:
-        """A pooled connection, passing over those the server closed while they
-        sat idle (a restart, an admin shutdown). The pool's own ``check`` would
-        back off for seconds after each dead one, so a pool full of them would
-        time out instead of reconnecting.
-        """
-        deadline = time.monotonic() + self.connect_timeout
-        while True:
-            conn = pool.getconn(timeout=max(0.0, deadline - time.monotonic()))
-            if not _said_something(conn):
-                return conn
-            conn.close()
-            pool.putconn(conn)  # discarded, and a replacement is started
-
     def _execute(self, template: str, params: Sequence[object]) -> tuple[int, list[Any]]:
         """Run one statement; return its row count and rows."""
-        with self._connection() as conn:
+        with self._connections.connection() as conn:
             if not self._ready:
                 self._prepare(conn)
             cursor = conn.execute(self._layout.sql(template), params)
@@ -201,7 +112,7 @@ class PostgresStore:
             hint += " (a stopped server or a network cut answers nothing)"
         elif isinstance(exc, PoolTimeout):
             reason = f"no connection within {self.connect_timeout:g} s"
-            hint += f" and pool_max={self.pool_max} is enough (the psycopg.pool log says more)"
+            hint += f" and a pool of {self.pool_max} is enough (the psycopg.pool log says more)"
         elif isinstance(exc, errors.LockNotAvailable | errors.QueryCanceled):
             reason = f"a statement took longer than {self.connect_timeout:g} s ({reason})"
             hint = "another session may hold a lock on the table, or the server is overloaded"
@@ -221,7 +132,7 @@ class PostgresStore:
         missing. Safe to run again; existing rows and other tables are left
         alone. Backs ``flask sessions init-db``.
         """
-        with self._connection(_DDL_SECONDS + _GRACE) as conn:
+        with self._connections.connection(_DDL_SECONDS + GRACE) as conn:
             self._layout.create(conn, _DDL_SECONDS)
             self._prepare(conn)
 
@@ -249,7 +160,7 @@ class PostgresStore:
             "INSERT INTO {t} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (key) DO NOTHING",
             (record.key, record.blob, record.version, record.created, record.last_seen,
-             record.expires, record.absolute_expires, record.user, record.info),
+             record.expires, record.absolute_expires, record.user_hash, record.sealed_device),
         )
         return count == 1
 
@@ -259,14 +170,15 @@ class PostgresStore:
             'absolute_expires = %s, "user" = %s, info = %s '
             "WHERE key = %s AND version = %s AND expires > %s",
             (record.blob, record.version, record.last_seen, record.expires,
-             record.absolute_expires, record.user, record.info, record.key, expected_version, now),
+             record.absolute_expires, record.user_hash, record.sealed_device, record.key,
+             expected_version, now),
         )
         return count == 1
 
-    def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
+    def touch(self, key: str, expires: float, now: float) -> bool:
         count, _ = self._execute(
             "UPDATE {t} SET last_seen = %s, expires = %s WHERE key = %s AND expires > %s",
-            (last_seen, expires, key, now),
+            (now, expires, key, now),
         )
         return count == 1
 
@@ -274,18 +186,18 @@ class PostgresStore:
         count, _ = self._execute("DELETE FROM {t} WHERE key = %s", (key,))
         return count == 1
 
-    def sessions_of(self, user: str, now: float) -> list[Record]:
+    def sessions_of(self, user_hash: str, now: float) -> list[Record]:
         _, rows = self._execute(
             'SELECT {columns} FROM {t} WHERE "user" = %s AND expires > %s '
             "ORDER BY created, key",
-            (user, now),
+            (user_hash, now),
         )
         return readable(rows)
 
-    def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
+    def delete_user(self, user_hash: str, keep: str | None = None) -> list[str]:
         _, rows = self._execute(
             'DELETE FROM {t} WHERE "user" = %s AND key IS DISTINCT FROM %s RETURNING key',
-            (user, keep),
+            (user_hash, keep),
         )
         return [row[0] for row in rows]
 
@@ -310,26 +222,7 @@ class PostgresStore:
         return StoreStats(live=live, expired=total - live)
 
     def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        # In a forked worker, the sockets are the parent's: leave them be.
-        if pool is not None and self._pid == os.getpid():
-            pool.close()
-
-
-def _said_something(conn: _Connection) -> bool:
-    """Whether an idle connection is closed or has input waiting. Input on an
-    idle connection is nearly always the server saying goodbye (a restart, an
-    admin shutdown), so such a connection is replaced without the round trip
-    it would take to find out, which a stopped server would never answer."""
-    if conn.closed:
-        return True
-    fileno = conn.fileno()
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(fileno, select.POLLIN)
-        return bool(poller.poll(0))
-    return bool(select.select([fileno], [], [], 0)[0])  # Windows
+        self._connections.close()
 
 
 def _parse(conninfo: str) -> dict[str, str]:

@@ -10,34 +10,25 @@ drop stale ones, so records that expire or are evicted never leave it wrong.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from typing import Any
+from collections.abc import Iterator
+from contextlib import suppress
+from typing import Any, NamedTuple
 
-from ..errors import StoreUnavailable, UnreadableRecord
+from ..errors import UnreadableRecord
 from .base import Record, StoreStats
+from .redis_client import Server, wrong_type
 from .redis_records import decode, encode, num, number, text, ttl_ms
-from .redis_scripts import SCRIPTS
-from .redis_urls import Client, client_factory, redact
-
-# Matched by class name, so redis-py's and valkey-py's parallel exception trees
-# (and the builtins of the same names) all mean "the server can't answer now".
-_HINTS = {
-    "BusyLoadingError": "the server is loading its data set; it answers once loaded",
-    "ReadOnlyError": "connected to a read-only replica; check the failover state",
-    "OutOfMemoryError": "the server reached maxmemory; raise it or free memory",
-    "MasterNotFoundError": "no Sentinel knows a master for the service; check Sentinel",
-    "ClusterError": "the cluster is down or resharding; check `redis-cli --cluster check`",
-    "RedisClusterException": "no cluster node answered; check the node addresses",
-    "AuthenticationError": "authentication failed; check the user name and password",
-    "MaxConnectionsError": "more operations at once than the client's pool allows; "
-                           "raise its max_connections",
-    "TimeoutError": "the server did not answer in time; check it is up and not overloaded",
-    "ConnectionError": "cannot connect; check the server is running and reachable",
-}
+from .redis_urls import Client, LazyClient, client_factory, redact
 
 _BATCH = 500
+
+
+class Listing(NamedTuple):
+    """A record as its user's index lists it."""
+
+    key: str
+    user: str | None
+    version: int
 
 
 class RedisStore:
@@ -59,25 +50,13 @@ class RedisStore:
     #: Redis expires records by TTL, so requests never need to purge.
     expires_records_itself = True
 
-    def __init__(self, client: Client, *, prefix: str = "strongbox:") -> None:
-        encoder = getattr(client, "get_encoder", None)
-        if encoder is not None and encoder().decode_responses:
-            raise ValueError("RedisStore needs a client made with decode_responses=False")
-        self._setup(lambda: client, prefix, _describe(client), _secrets_of(client))
-
-    def _setup(
-        self, build: Callable[[], Client], prefix: str, where: str, secrets: list[str]
-    ) -> None:
+    def __init__(self, client: Client | LazyClient, *, prefix: str = "strongbox:") -> None:
+        self._server = Server(client)
+        self._guard, self._run = self._server.guard, self._server.run
         self.prefix = prefix
-        self._build, self._where, self._secrets = build, where, secrets
-        self._client: Client = None  # built on first use
-        self._scripts: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     @classmethod
-    def from_url(
-        cls, url: str, *, prefix: str = "strongbox:", socket_timeout: float = 2.0
-    ) -> RedisStore:
+    def from_url(cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0) -> RedisStore:
         """Make a store from a URL. Nothing connects until the first use, so a
         server that is down gives :class:`StoreUnavailable` then, not here.
 
@@ -89,40 +68,19 @@ class RedisStore:
 
         :param url: where the server is.
         :param prefix: put before every key.
-        :param socket_timeout: seconds to wait for a connection or an answer.
+        :param timeout: seconds to wait for a connection or an answer.
         :raises ValueError: if the URL's scheme is not one of these.
         """
-        build, secrets = client_factory(url, socket_timeout)
-        store = cls.__new__(cls)
-        store._setup(build, prefix, redact(url), secrets)
-        return store
+        build, secrets = client_factory(url, timeout)
+        return cls(LazyClient(build, redact(url), secrets), prefix=prefix)
 
     def __repr__(self) -> str:
-        return f"<RedisStore {self._where} prefix={self.prefix!r}>"
+        return f"<RedisStore {self._server.where} prefix={self.prefix!r}>"
 
-    @contextmanager
-    def _guard(self) -> Iterator[Client]:
-        try:
-            if self._client is None:
-                with self._lock:
-                    if self._client is None:
-                        self._client = self._build()
-            yield self._client
-        except Exception as exc:
-            hint = next((_HINTS[c.__name__] for c in type(exc).__mro__ if c.__name__ in _HINTS), None)
-            if hint is None:
-                raise
-            said = str(exc) if len(str(exc)) < 200 else str(exc)[:200] + "..."
-            detail = f"{self._where}: {type(exc).__name__}: {said}; {hint}"
-            for secret in self._secrets:
-                detail = detail.replace(secret, "***")
-            raise StoreUnavailable(self.name, detail) from None
-
-    def _run(self, script: str, key: str | bytes, *args: object) -> Any:
+    def init_db(self) -> None:
+        """Nothing to create: check that the server answers."""
         with self._guard() as client:
-            if script not in self._scripts:
-                self._scripts[script] = client.register_script(SCRIPTS[script])
-            return self._scripts[script](keys=[key], args=args)
+            client.ping()
 
     def _record_key(self, key: str) -> str:
         return f"{self.prefix}s:{key}"
@@ -130,12 +88,10 @@ class RedisStore:
     def _index_key(self, user: str) -> str:
         return f"{self.prefix}u:{user}"
 
-    def _follow(
-        self, old: list[Any] | None, key: str, user: str | None, version: int, until: float,
-        now: float,
-    ) -> None:
+    def _follow(self, old: list[Any] | None, written: Listing, until: float, now: float) -> None:
         """After a write over ``old`` (user, expires, absolute_expires, version;
         ``None`` for a new record), make the user index name it and outlive it."""
+        key, user, version = written
         if user is None:
             return
         listed_until = max((number(t) or 0.0 for t in old[1:3]), default=0.0) if old else 0.0
@@ -150,7 +106,7 @@ class RedisStore:
             with self._guard() as client:
                 fields = client.hgetall(self._record_key(key))
         except Exception as exc:
-            if _wrong_type(exc):
+            if wrong_type(exc):
                 raise UnreadableRecord(key, "the key holds another type than a hash") from None
             raise
         record = decode(key, fields) if fields else None
@@ -165,7 +121,7 @@ class RedisStore:
         if not self._run("create", self._record_key(record.key), ttl, *encode(record)):
             return False
         until = max(record.expires, record.absolute_expires)
-        self._follow(None, record.key, record.user, record.version, until, now)
+        self._follow(None, Listing(record.key, record.user_hash, record.version), until, now)
         return True
 
     def replace(self, record: Record, expected_version: int, now: float) -> bool:
@@ -177,30 +133,30 @@ class RedisStore:
             return False
         if old:  # empty: the new record was already dead, so it is gone
             until = max(record.expires, record.absolute_expires)
-            self._follow(old, record.key, record.user, record.version, until, now)
+            self._follow(old, Listing(record.key, record.user_hash, record.version), until, now)
         return True
 
-    def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
+    def touch(self, key: str, expires: float, now: float) -> bool:
         ttl = max(ttl_ms(expires, now), 0)
-        found = self._run("touch", self._record_key(key), num(now), num(last_seen),
-                          num(expires), ttl)
+        found = self._run("touch", self._record_key(key), num(now), num(now), num(expires), ttl)
         if found is None:
             return False
         user = text(found[0]) if found else None
         if user is not None:
             until = max(expires, number(found[2]) or 0.0)
-            self._follow(found, key, user, int(found[3]), until, now)
+            self._follow(found, Listing(key, user, int(found[3])), until, now)
         return True
 
     def delete(self, key: str) -> bool:
         with self._guard() as client:
             return bool(client.delete(self._record_key(key)))
 
-    def sessions_of(self, user: str, now: float) -> list[Record]:
-        found = self._verified(user)
+    def sessions_of(self, user_hash: str, now: float) -> list[Record]:
+        found = self._verified(user_hash)
         return sorted((r for r in found if r.is_live(now)), key=lambda r: (r.created, r.key))
 
-    def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
+    def delete_user(self, user_hash: str, keep: str | None = None) -> list[str]:
+        user = user_hash
         members = self._members(user)
         removed, done = [], []
         for member, score in members:
@@ -247,11 +203,7 @@ class RedisStore:
 
     def close(self) -> None:
         """Close the pooled connections; the next use opens new ones."""
-        client = self._client
-        for node in client.get_nodes() if hasattr(client, "get_nodes") else [client]:
-            pool = getattr(getattr(node, "redis_connection", node), "connection_pool", None)
-            if pool is not None:
-                pool.disconnect()
+        self._server.close()
 
     def _verified(self, user: str) -> list[Record]:
         """The records the index of ``user`` names that still belong to
@@ -279,7 +231,7 @@ class RedisStore:
             with self._guard() as client:
                 return list(client.zrange(self._index_key(user), 0, -1, withscores=True))
         except Exception as exc:
-            if _wrong_type(exc):
+            if wrong_type(exc):
                 return []
             raise
 
@@ -327,26 +279,3 @@ class RedisStore:
             for key in keys:
                 pipe.hget(key, field)
             return list(pipe.execute(raise_on_error=False))
-
-
-def _wrong_type(exc: Exception) -> bool:
-    """Whether the server refused a command for the key's type (a plain
-    string where a hash belongs, say): redis-py's and valkey-py's alike."""
-    return type(exc).__name__ == "ResponseError" and str(exc).startswith("WRONGTYPE")
-
-
-def _describe(client: Client) -> str:
-    """Where a client given to the constructor points, for logs and ``repr``."""
-    if hasattr(client, "get_nodes"):
-        return "cluster " + ",".join(node.name for node in client.get_nodes())
-    pool: Any = getattr(client, "connection_pool", None)
-    if hasattr(pool, "service_name"):
-        return f"sentinel service {pool.service_name}"
-    kw = getattr(pool, "connection_kwargs", {})
-    return kw.get("path") or f"{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
-
-
-def _secrets_of(client: Client) -> list[str]:
-    kw = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
-    password = kw.get("password") or getattr(client, "password", None)
-    return [password] if isinstance(password, str) and password else []

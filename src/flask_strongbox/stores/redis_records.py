@@ -45,10 +45,10 @@ def encode(record: Record) -> list[object]:
         "last_seen", num(record.last_seen), "expires", num(record.expires),
         "absolute_expires", num(record.absolute_expires),
     ]
-    if record.user is not None:
-        fields += ["user", record.user]
-    if record.info is not None:
-        fields += ["info", record.info]
+    if record.user_hash is not None:
+        fields += ["user", record.user_hash]
+    if record.sealed_device is not None:
+        fields += ["info", record.sealed_device]
     return fields
 
 

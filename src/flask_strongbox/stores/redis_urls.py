@@ -83,3 +83,22 @@ def redact(url: str) -> str:
     """The URL without user, password or query, for logs and ``repr``."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+
+
+class LazyClient:
+    """How to build a client, for :class:`RedisStore` to call on first use (a
+    Cluster client connects as it is made, and the app must start while the
+    server is down).
+
+    :param build: makes the client.
+    :param where: the server, for logs and ``repr`` (no password).
+    :param secrets: strings to mask in every message.
+    """
+
+    def __init__(self, build: Callable[[], Client], where: str, secrets: list[str]) -> None:
+        self.build = build
+        self.where = where
+        self.secrets = secrets
+
+    def __repr__(self) -> str:
+        return f"<LazyClient {self.where}>"

@@ -42,6 +42,8 @@ class SQLiteStore:
     """
 
     name = "sqlite"
+    #: Expired rows stay until purged: the session layer purges as it writes.
+    expires_records_itself = False
 
     def __init__(
         self, path: str | os.PathLike[str], *, table: str = "strongbox_sessions",
@@ -59,8 +61,29 @@ class SQLiteStore:
         # kept across close() and forks: the store never moves to another file.
         self._identity: tuple[int, int] | None = None
 
+    @classmethod
+    def from_url(
+        cls, url: str, *, base_dir: str | os.PathLike[str] = ".", table: str = "strongbox_sessions",
+        **options: Any,
+    ) -> SQLiteStore:
+        """The store for ``sqlite:///relative/file`` (relative to ``base_dir``,
+        such as the app's instance folder) or ``sqlite:////absolute/file``.
+
+        :param options: the constructor's other keyword arguments.
+        :raises ValueError: if the URL is not of that form.
+        """
+        scheme, sep, rest = url.partition("://")
+        if scheme != "sqlite" or not sep or not rest.startswith("/") or rest == "/":
+            raise ValueError("a SQLite store URL looks like sqlite:///file or sqlite:////abs/file")
+        return cls(os.path.join(base_dir, rest[1:]), table=table, **options)
+
     def __repr__(self) -> str:
         return f"<SQLiteStore {str(self.path)!r}>"
+
+    def init_db(self) -> None:
+        """Create the file (mode 0600), the table and its indexes now rather
+        than on first use. Safe to run again."""
+        self._run("SELECT 1", ())
 
     # -- connections ---------------------------------------------------------
 
@@ -187,7 +210,7 @@ class SQLiteStore:
         count, _ = self._write(
             f"INSERT OR IGNORE INTO {self.table} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",  # noqa: S608
             (record.key, record.blob, record.version, record.created, record.last_seen,
-             record.expires, record.absolute_expires, record.user, record.info),
+             record.expires, record.absolute_expires, record.user_hash, record.sealed_device),
         )
         return count == 1
 
@@ -196,14 +219,15 @@ class SQLiteStore:
             f"UPDATE {self.table} SET blob = ?, version = ?, last_seen = ?, expires = ?, "  # noqa: S608
             "absolute_expires = ?, user = ?, info = ? WHERE key = ? AND version = ? AND expires > ?",
             (record.blob, record.version, record.last_seen, record.expires,
-             record.absolute_expires, record.user, record.info, record.key, expected_version, now),
+             record.absolute_expires, record.user_hash, record.sealed_device, record.key,
+             expected_version, now),
         )
         return count == 1
 
-    def touch(self, key: str, last_seen: float, expires: float, now: float) -> bool:
+    def touch(self, key: str, expires: float, now: float) -> bool:
         count, _ = self._write(
             f"UPDATE {self.table} SET last_seen = ?, expires = ? WHERE key = ? AND expires > ?",  # noqa: S608
-            (last_seen, expires, key, now),
+            (now, expires, key, now),
         )
         return count == 1
 
@@ -211,18 +235,18 @@ class SQLiteStore:
         count, _ = self._write(f"DELETE FROM {self.table} WHERE key = ?", (key,))  # noqa: S608
         return count == 1
 
-    def sessions_of(self, user: str, now: float) -> list[Record]:
+    def sessions_of(self, user_hash: str, now: float) -> list[Record]:
         _, rows = self._run(
             f"SELECT {_COLUMNS} FROM {self.table} WHERE user = ? AND expires > ? "  # noqa: S608
             "ORDER BY created, key",
-            (user, now),
+            (user_hash, now),
         )
         return readable(rows)
 
-    def delete_user(self, user: str, now: float, keep: str | None = None) -> list[str]:
+    def delete_user(self, user_hash: str, keep: str | None = None) -> list[str]:
         _, rows = self._write(
             f"DELETE FROM {self.table} WHERE user = ? AND key IS NOT ? RETURNING key",  # noqa: S608
-            (user, keep),
+            (user_hash, keep),
         )
         return [key for key, in rows if isinstance(key, str)]
 

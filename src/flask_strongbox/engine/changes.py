@@ -6,7 +6,7 @@ compare-and-swap conflict, the save re-applies only this request's changes to
 the newer record: keys written blind merge (the last writer wins), but a key
 the request read and then changed must not have moved meanwhile, or its new
 value was computed from a stale one. The session notes which keys a view
-read (:attr:`StrongboxSession.reads <flask_strongbox.StrongboxSession.reads>`).
+read (:attr:`LazySession.reads <flask_strongbox.engine.LazySession.reads>`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import serialization
-from .errors import SaveConflict
+from .. import serialization
+from ..errors import SaveConflict
 
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
 
 
-def immutable(data: dict[str, Any]) -> bool:
+def is_immutable(data: dict[str, Any]) -> bool:
+    """Whether every value is a scalar, so nothing can change in place."""
     return all(type(value) in _SCALARS for value in dict.values(data))
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .keys import KeySet
-from .stores.base import Record
+from ..keys import KeySet
+from ..stores.base import Record
 
 
 @dataclass

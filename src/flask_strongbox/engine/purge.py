@@ -14,9 +14,9 @@ import os
 import threading
 import time
 
-from .audit import logger
-from .errors import StoreUnavailable
-from .stores.base import Store
+from ..audit import logger
+from ..errors import StoreUnavailable
+from ..stores.base import Store
 
 #: Longest rest between two batches, in seconds.
 MAX_REST = 0.5
@@ -56,7 +56,7 @@ class Purger:
     def maybe_start(self, now: float) -> bool:
         """Start a background run if one is due and none is running; whether
         one started. Never blocks the caller on the store."""
-        if now < self._next or getattr(self.store, "expires_records_itself", False):
+        if now < self._next or self.store.expires_records_itself:
             return False
         with self._lock:
             if self._pid != os.getpid():  # a forked worker: the parent's thread is not here

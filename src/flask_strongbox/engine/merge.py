@@ -49,8 +49,8 @@ from uuid import UUID
 
 from markupsafe import Markup
 
-from . import serialization
-from .errors import SaveConflict
+from .. import serialization
+from ..errors import SaveConflict
 
 #: A key that says how to keep the session, not what it holds. Reading it
 #: (``session.permanent``) and setting it is never a lost update worth a 503.

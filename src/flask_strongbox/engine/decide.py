@@ -1,0 +1,76 @@
+"""What a save must do: a pure function of what the request loaded and what
+it leaves, tested without a store.
+
+=========  ============================================================
+action     when
+=========  ============================================================
+NONE       nothing to keep and nothing stored: no store call
+DELETE     the session is empty: delete its record (a logout) or the
+           unreadable one the request wrote over, and clear the cookie
+TOUCH      content unchanged: slide the expiry (throttled) and re-send
+           the cookie if it must be
+CREATE     no record yet: a new id and record
+ROTATE     a login, ``regenerate()``, or a write to a session under a
+           fallback key: a new id for the data, a tombstone for the old
+UPDATE     content changed: compare-and-swap the record
+DROP       the cookie names an id rotated away since the request began:
+           the browser holds the new cookie, so nothing is written here
+=========  ============================================================
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .state import Loaded
+
+
+class Action(enum.Enum):
+    NONE = "none"
+    DELETE = "delete"
+    TOUCH = "touch"
+    CREATE = "create"
+    ROTATE = "rotate"
+    UPDATE = "update"
+    DROP = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What the request did, as far as the decision needs to know.
+
+    :param empty: nothing but markers (``_permanent``) is left.
+    :param written: the app set ``session.modified`` or assigned a key.
+    :param content_changed: the serialized data differs from what was loaded.
+    :param identity_changed: the identity key (``session["user"]``) changed.
+    :param regenerate: ``session.regenerate()`` was called.
+    :param under_fallback: the cookie was signed with a fallback key.
+    """
+
+    empty: bool
+    written: bool
+    content_changed: bool
+    identity_changed: bool
+    regenerate: bool
+    under_fallback: bool
+
+
+def decide(state: Loaded | None, change: Change) -> Action:
+    """The action for a request that loaded ``state`` (``None``: it came
+    without a valid cookie) and did ``change``."""
+    if change.empty:
+        if state is None:
+            return Action.NONE
+        if state.record is not None or (state.unreadable and change.written):
+            return Action.DELETE
+        # A cookie naming a session that ended is cleared, unless the id was
+        # rotated away: the browser holds (or is about to get) the new cookie.
+        return Action.DELETE if state.expired and not state.rotated else Action.NONE
+    if state is not None and state.rotated:
+        return Action.DROP
+    if state is None or state.record is None:
+        return Action.CREATE
+    if change.regenerate or change.identity_changed or (change.under_fallback and change.content_changed):
+        return Action.ROTATE
+    return Action.UPDATE if change.content_changed else Action.TOUCH

@@ -1,0 +1,74 @@
+"""From a cookie to the session data: verify the signature (no I/O), then,
+on first use, fetch the record, open its seal, decode it and check it is
+still alive under today's lifetimes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ids, sealing, serialization, signals
+from ..audit import logger
+from ..errors import UnreadableRecord
+from ..keys import Keyring
+from ..stores.base import Store
+from ..users import identity_of
+from .context import Context
+from .state import Loaded
+
+
+def verify(keyring: Keyring, cookies: list[str]) -> tuple[Loaded | None, str | None]:
+    """The load state for the request's session cookies, before any I/O:
+    ``(state, None)`` for one validly signed cookie, ``(None, reason)`` for
+    a refused one, ``(None, None)`` for none."""
+    if not cookies:
+        return None, None
+    if len(cookies) > 1:
+        # A second cookie of the same name is a cookie-tossing attempt or a
+        # stale path/domain; neither is allowed to pick the session.
+        return None, "duplicate cookie"
+    verified = ids.unsign(keyring, cookies[0])
+    if verified is None:
+        return None, "bad cookie"
+    sid, keyset = verified
+    return Loaded(sid, keyset, ids.store_key(keyset, sid), None), None
+
+
+def load(
+    store: Store, ctx: Context, state: Loaded, identity_keys: tuple[str, ...],
+) -> tuple[dict[str, Any], Loaded]:
+    """Fetch, open and check the record ``state`` names; fill ``state`` in.
+
+    :raises StoreUnavailable: the store cannot answer (not "no session").
+    """
+    try:
+        record = store.get(state.key, ctx.now)
+    except UnreadableRecord as exc:
+        return {}, _unreadable(ctx, state, exc.reason)
+    if record is None or not record.blob:
+        return {}, _gone(ctx, state, rotated=record is not None)
+    try:
+        plaintext = sealing.unseal(ctx.keyring, record.blob, state.key)
+        data = serialization.loads(plaintext)
+    except (sealing.InvalidSeal, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, sealing.InvalidSeal) else "undecodable"
+        return {}, _unreadable(ctx, state, reason)
+    if ctx.now >= ctx.lifetimes.deadline(record, bool(data.get("_permanent"))):
+        # Expired under today's settings: a lifetime shortened since the
+        # record was written applies to it too.
+        return {}, _gone(ctx, state, rotated=False)
+    state.record, state.plaintext, state.identity = record, plaintext, identity_of(data, identity_keys)
+    return data, state
+
+
+def _gone(ctx: Context, state: Loaded, rotated: bool) -> Loaded:
+    reason = "rotated away" if rotated else "expired or unknown"
+    ctx.events.announce(signals.session_expired, state.key, reason)
+    state.expired, state.rotated = True, rotated
+    return state
+
+
+def _unreadable(ctx: Context, state: Loaded, reason: str) -> Loaded:
+    logger.warning("unreadable session record %s: %s", ctx.events.fingerprint(state.key), reason)
+    ctx.events.reject("unreadable record", ctx.now, handle=state.key)
+    state.unreadable = True
+    return state

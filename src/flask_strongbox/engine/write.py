@@ -1,0 +1,277 @@
+"""Carrying out a save's decision against the store.
+
+Every write of an existing record is a compare-and-swap in one retry loop
+(:meth:`Writer.swap`), for an update and for a rotation alike: on a lost
+race the record is read again and this request's changes are merged onto
+it, so concurrent requests of one session lose nothing; a record that ended
+meanwhile (logout, revocation, expiry) is never brought back.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .. import devices, ids, sealing, serialization, signals, users
+from ..audit import logger
+from ..errors import SaveConflict, SessionTooLarge, StoreUnavailable, UnreadableRecord
+from ..settings import Settings
+from ..stores.base import Record, Store
+from .activity import ActivityLog
+from .changes import Changes, changes_of
+from .context import CLEAR, NOTHING, Outcome, Save
+from .decide import Action
+from .purge import Purger
+
+#: How long the record of a rotated-away id lingers, so that a request still
+#: carrying the old id is told "rotated" rather than "destroyed".
+TOMBSTONE_SECONDS = 60.0
+
+#: Builds the record that replaces ``current``, from the data to save and its
+#: serialization.
+Build = Callable[[Record, dict[str, Any], bytes], Record]
+
+
+@dataclass(frozen=True, slots=True)
+class Swapped:
+    """A compare-and-swap that landed: ``old`` was replaced by ``new``,
+    holding ``data`` (this request's, merged onto concurrent changes)."""
+
+    old: Record
+    new: Record
+    data: dict[str, Any]
+    plaintext: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The record ended while this request ran: ``None`` if it was deleted,
+    else the tombstone of a rotation."""
+
+    found: Record | None
+
+
+class Writer:
+    """Carries out one :class:`~flask_strongbox.engine.decide.Action`.
+
+    :param store: where records are kept.
+    :param settings: the app's Strongbox settings.
+    :param purger: started by writes that create records.
+    :param activity: when this process last saw each session.
+    """
+
+    def __init__(self, store: Store, settings: Settings, purger: Purger, activity: ActivityLog) -> None:
+        self.store = store
+        self.settings = settings
+        self.purger = purger
+        self.activity = activity
+
+    def carry_out(self, action: Action, save: Save) -> Outcome:
+        if action is Action.CREATE:
+            if save.state is not None and save.state.unreadable:
+                self.store.delete(save.state.key)  # replaced by the fresh session
+            assert save.plaintext is not None
+            return self.create(save, save.data, save.plaintext, created=save.ctx.now)[1]
+        if action is Action.UPDATE:
+            return self.update(save)
+        if action is Action.ROTATE:
+            return self.rotate(save)
+        if action is Action.TOUCH:
+            return self.touch(save)
+        if action is Action.DELETE:
+            return self.delete(save)
+        return NOTHING  # NONE, or DROP: the browser holds a newer cookie
+
+    # -- the actions -----------------------------------------------------------
+
+    def create(
+        self, save: Save, data: dict[str, Any], plaintext: bytes, created: float,
+    ) -> tuple[str, Outcome]:
+        """A new id and record for ``data``; its key and the cookie to send."""
+        ctx = save.ctx
+        sid = ids.new_id()
+        key = ids.store_key(ctx.keyring.primary, sid)
+        identity = users.identity_of(data, self.settings.identity_keys)
+        permanent = bool(data.get("_permanent"))
+        expires, absolute = ctx.lifetimes.new(ctx.now, created, permanent)
+        record = Record(
+            key=key, blob=self.seal(save, plaintext, key), version=1, created=created,
+            last_seen=ctx.now, expires=expires, absolute_expires=absolute,
+            user_hash=None if identity is None else ids.identity_key(ctx.keyring.primary, identity),
+            sealed_device=self._device(save, key),
+        )
+        if not self.store.create(record):
+            raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
+        ctx.events.announce(signals.session_created, key, "new")
+        self.activity.seen(key, ctx.now)
+        self._enforce_cap(save, record)
+        self.purger.maybe_start(ctx.now)
+        return key, _cookie(ids.sign(ctx.keyring, sid), permanent, expires)
+
+    def update(self, save: Save) -> Outcome:
+        """Compare-and-swap the record with this request's data."""
+        assert save.state is not None
+        ctx, state = save.ctx, save.state
+
+        def build(current: Record, data: dict[str, Any], plaintext: bytes) -> Record:
+            absolute = ctx.lifetimes.absolute_of(current)
+            expires = min(ctx.now + ctx.lifetimes.ttl(bool(data.get("_permanent"))), absolute)
+            return replace(current, blob=self.seal(save, plaintext, current.key), version=current.version + 1,
+                           last_seen=ctx.now, expires=expires, absolute_expires=absolute)
+
+        result = self.swap(save, build)
+        if isinstance(result, Gone):
+            return CLEAR if result.found is None else NOTHING  # never resurrect
+        self.activity.seen(state.key, ctx.now)
+        permanent = bool(result.data.get("_permanent"))
+        return _cookie(ids.sign(ctx.keyring, state.sid), permanent, result.new.expires)
+
+    def rotate(self, save: Save) -> Outcome:
+        """New id, same data; the old record becomes a short-lived tombstone
+        (compare-and-swap, so a concurrent change is merged, not lost)."""
+        assert save.state is not None
+        ctx, state = save.ctx, save.state
+        login = save.identity != state.identity
+
+        def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes) -> Record:
+            end = ctx.now + TOMBSTONE_SECONDS
+            return Record(key=current.key, blob=b"", version=current.version + 1, created=current.created,
+                          last_seen=ctx.now, expires=end, absolute_expires=end)
+
+        result = self.swap(save, tombstone)
+        if isinstance(result, Gone):
+            if login:  # the old session ended meanwhile; the login still stands
+                assert save.plaintext is not None
+                return self.create(save, save.data, save.plaintext, created=ctx.now)[1]
+            return CLEAR if result.found is None else NOTHING
+        created = ctx.now if login else result.old.created
+        try:
+            key, outcome = self.create(save, result.data, result.plaintext, created)
+        except Exception:
+            self._restore(save, result)
+            raise
+        ctx.events.announce(signals.session_rotated, key, "login" if login else "regenerate")
+        return outcome
+
+    def touch(self, save: Save) -> Outcome:
+        """Unchanged data: slide the expiry with a throttled metadata touch,
+        under whichever key the session came with. The cookie is re-sent for a
+        permanent session, and whenever the app set ``session.modified``
+        (Flask's way to push changed ``SESSION_COOKIE_*`` settings)."""
+        ctx, state = save.ctx, save.state
+        assert state is not None and state.record is not None
+        permanent = save.permanent
+        self.activity.seen(state.key, ctx.now)
+        if permanent and not ctx.refresh_each_request and not save.written:
+            return NOTHING
+        due, expires = ctx.lifetimes.slide(state.record, ctx.now, permanent)
+        if due and not self.store.touch(state.key, expires, ctx.now):
+            return CLEAR  # it ended meanwhile
+        if permanent or save.written:
+            return _cookie(ids.sign_with(state.keyset, state.sid), permanent, expires)
+        return NOTHING
+
+    def delete(self, save: Save) -> Outcome:
+        """The session is empty: delete its record, or the unreadable one."""
+        state = save.state
+        assert state is not None
+        if state.record is not None or state.unreadable:
+            self.store.delete(state.key)
+        if state.record is not None:
+            save.ctx.events.announce(signals.session_destroyed, state.key, "emptied")
+        return CLEAR
+
+    # -- the one compare-and-swap loop -------------------------------------------
+
+    def swap(self, save: Save, build: Build) -> Swapped | Gone:
+        """Replace the loaded record with ``build(current, data, plaintext)``;
+        on a lost race, read it again and merge this request's changes onto
+        it, up to ``STRONGBOX_SAVE_ATTEMPTS`` times.
+
+        :raises SaveConflict: the races kept being lost, or another request
+            changed a key this one read and then changed.
+        """
+        state, now = save.state, save.ctx.now
+        assert state is not None and state.record is not None and save.plaintext is not None
+        current, data, plaintext = state.record, save.data, save.plaintext
+        changes: Changes | None = None
+        for attempt in range(self.settings.save_attempts):
+            new = build(current, data, plaintext)
+            if self.store.replace(new, current.version, now):
+                return Swapped(current, new, data, plaintext)
+            _back_off(attempt)
+            try:
+                reread = self.store.get(state.key, now)
+            except UnreadableRecord:
+                reread = None  # spoilt meanwhile: nothing left to merge onto
+            if reread is None or not reread.blob:
+                return Gone(reread)
+            assert state.plaintext is not None
+            changes = changes or changes_of(state.plaintext, save.data, save.reads)
+            current, data, plaintext = reread, *self._rebase(save, reread, changes)
+        raise SaveConflict(self.settings.save_attempts)
+
+    def _rebase(self, save: Save, record: Record, changes: Changes) -> tuple[dict[str, Any], bytes]:
+        """This request's changes, applied to ``record``'s data."""
+        merged = serialization.loads(sealing.unseal(save.ctx.keyring, record.blob, record.key))
+        changes.check_no_lost_update(merged)
+        for name in changes.deletions:
+            merged.pop(name, None)
+        merged.update(changes.updates)
+        return merged, serialization.dumps(merged)
+
+    def _restore(self, save: Save, swapped: Swapped) -> None:
+        """Put back a record whose id was being rotated away when writing its
+        successor failed: the client is told to retry, so its session must
+        still be there."""
+        old, tombstone = swapped.old, swapped.new
+        try:
+            self.store.replace(replace(old, version=tombstone.version + 1), tombstone.version, save.ctx.now)
+        except StoreUnavailable as exc:
+            logger.error("rotated-away session %s not restored: %s",
+                         save.ctx.events.fingerprint(old.key), exc)
+
+    # -- pieces ------------------------------------------------------------------
+
+    def _enforce_cap(self, save: Save, written: Record) -> None:
+        """Revoke the oldest sessions of ``written``'s identity beyond
+        ``STRONGBOX_MAX_SESSIONS_PER_USER``.
+
+        The newest by (created, key) stay, an order every process sees alike:
+        two logins racing each revoke only what is older than both, never each
+        other's. ``written``, the session just written, is never revoked here
+        (if it is not listed, a newer login has revoked it already).
+        """
+        cap = self.settings.max_sessions_per_user
+        if cap is None or written.user_hash is None:
+            return
+        records = self.store.sessions_of(written.user_hash, written.last_seen)
+        for record in records[: max(0, len(records) - cap)]:
+            if record.key != written.key and self.store.delete(record.key):
+                save.ctx.events.announce(signals.session_revoked, record.key, "session cap")
+
+    def seal(self, save: Save, plaintext: bytes, key: str) -> bytes:
+        blob = sealing.seal(save.ctx.keyring, plaintext, key)
+        if len(blob) > self.settings.max_size:
+            raise SessionTooLarge(len(blob), self.settings.max_size)
+        return blob
+
+    def _device(self, save: Save, key: str) -> bytes | None:
+        if not self.settings.device_hints:
+            return None
+        return devices.seal_hint(save.ctx.keyring, save.ctx.user_agent, key)
+
+
+def _cookie(value: str, permanent: bool, expires: float) -> Outcome:
+    """Send ``value``; a permanent session's cookie expires with it."""
+    return Outcome(cookie=value, expires=expires if permanent else None)
+
+
+def _back_off(attempt: int) -> None:
+    """A short random pause before re-reading a record another request just
+    wrote, so that writers racing on one session spread out instead of
+    colliding again on every attempt."""
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter, not a secret
