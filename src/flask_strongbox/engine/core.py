@@ -17,10 +17,12 @@ from ..settings import Settings
 from ..stores.base import Store
 from ..users import identity_of
 from . import load as loading
+from . import ops
 from .activity import ActivityLog
 from .changes import is_immutable
 from .context import MARKERS, NOTHING, Context, Outcome, Save
 from .decide import Change, decide
+from .ops import Steps
 from .purge import Purger
 from .session import LazySession
 from .state import Loaded
@@ -41,7 +43,7 @@ class Engine:
         self.rejections = RejectionLog()
         self.purger = Purger(store, settings.purge_interval.total_seconds(), settings.purge_batch)
         self.activity = ActivityLog(settings.touch_interval.total_seconds())
-        self.writer = Writer(store, settings, self.purger, self.activity)
+        self.writer = Writer(settings, self.purger, self.activity)
 
     def open(self, keyring: Keyring, cookies: list[str]) -> tuple[Loaded | None, str | None]:
         """Check the request's session cookies (no I/O): the load state of a
@@ -54,12 +56,11 @@ class Engine:
         :raises StoreUnavailable: the store cannot answer; its
             ``retry_after`` is ``STRONGBOX_RETRY_AFTER``.
         """
-        try:
-            return loading.load(self.store, ctx, state, self.settings.identity_keys)
-        except StoreUnavailable as exc:
-            exc.retry_after = self.settings.retry_after
-            logger.error("session not loaded: %s", exc)
-            raise
+        return ops.run(self.load_steps(ctx, state), self.store)
+
+    def load_steps(self, ctx: Context, state: Loaded) -> Steps[tuple[dict[str, Any], Loaded]]:
+        """:meth:`load`, as steps for another driver (async, the simulator)."""
+        return loading.load(ctx, state, self.settings)
 
     def save(self, ctx: Context, session: LazySession) -> Outcome:
         """Write what the request did to a loaded session, and say what the
@@ -69,6 +70,11 @@ class Engine:
             :class:`~flask_strongbox.SaveConflict`: concurrent changes could
             not be merged. Nothing was saved; the client should retry.
         """
+        return ops.run(self.save_steps(ctx, session), self.store)
+
+    def save_steps(self, ctx: Context, session: LazySession) -> Steps[Outcome]:
+        """:meth:`save`, as steps for another driver. ``session`` must be
+        loaded (or new)."""
         data = session.data
         state = session.state
         record = None if state is None else state.record
@@ -92,7 +98,7 @@ class Engine:
         reads = None if session.reads is None else frozenset(session.reads)
         job = Save(ctx, state, data, plaintext, reads, written=session.modified,
                    regenerate=session.regenerate_requested, identity=identity)
-        return self.writer.carry_out(decide(state, change), job)
+        return (yield from self.writer.carry_out(decide(state, change), job))
 
     def count_activity(self, ctx: Context, session: LazySession) -> Outcome:
         """A request with a valid cookie whose view never read the session is

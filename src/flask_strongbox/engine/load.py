@@ -8,11 +8,13 @@ from typing import Any
 
 from .. import ids, sealing, serialization, signals
 from ..audit import logger
-from ..errors import UnreadableRecord
+from ..errors import StoreUnavailable, UnreadableRecord
 from ..keys import Keyring
-from ..stores.base import Store
+from ..settings import Settings
 from ..users import identity_of
+from . import ops
 from .context import Context
+from .ops import Steps
 from .state import Loaded
 
 
@@ -33,17 +35,20 @@ def verify(keyring: Keyring, cookies: list[str]) -> tuple[Loaded | None, str | N
     return Loaded(sid, keyset, ids.store_key(keyset, sid), None), None
 
 
-def load(
-    store: Store, ctx: Context, state: Loaded, identity_keys: tuple[str, ...],
-) -> tuple[dict[str, Any], Loaded]:
+def load(ctx: Context, state: Loaded, settings: Settings) -> Steps[tuple[dict[str, Any], Loaded]]:
     """Fetch, open and check the record ``state`` names; fill ``state`` in.
 
-    :raises StoreUnavailable: the store cannot answer (not "no session").
+    :raises StoreUnavailable: the store cannot answer (not "no session"); its
+        ``retry_after`` is ``STRONGBOX_RETRY_AFTER``.
     """
     try:
-        record = store.get(state.key, ctx.now)
+        record = yield from ops.get(state.key, ctx.now)
     except UnreadableRecord as exc:
         return {}, _unreadable(ctx, state, exc.reason)
+    except StoreUnavailable as exc:
+        exc.retry_after = settings.retry_after
+        logger.error("session not loaded: %s", exc)
+        raise
     if record is None or not record.blob:
         return {}, _gone(ctx, state, rotated=record is not None)
     try:
@@ -56,7 +61,8 @@ def load(
         # Expired under today's settings: a lifetime shortened since the
         # record was written applies to it too.
         return {}, _gone(ctx, state, rotated=False)
-    state.record, state.plaintext, state.identity = record, plaintext, identity_of(data, identity_keys)
+    state.record, state.plaintext = record, plaintext
+    state.identity = identity_of(data, settings.identity_keys)
     return data, state
 
 

@@ -10,7 +10,6 @@ meanwhile (logout, revocation, expiry) is never brought back.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,11 +18,13 @@ from .. import devices, ids, sealing, serialization, signals, users
 from ..audit import logger
 from ..errors import SaveConflict, SessionTooLarge, StoreUnavailable, UnreadableRecord
 from ..settings import Settings
-from ..stores.base import Record, Store
+from ..stores.base import Record
+from . import ops
 from .activity import ActivityLog
 from .changes import Changes, changes_of
 from .context import CLEAR, NOTHING, Outcome, Save
 from .decide import Action
+from .ops import Steps
 from .purge import Purger
 
 #: How long the record of a rotated-away id lingers, so that a request still
@@ -55,41 +56,40 @@ class Gone:
 
 
 class Writer:
-    """Carries out one :class:`~flask_strongbox.engine.decide.Action`.
+    """Carries out one :class:`~flask_strongbox.engine.decide.Action`, as
+    steps a driver runs against the store (:mod:`~flask_strongbox.engine.ops`).
 
-    :param store: where records are kept.
     :param settings: the app's Strongbox settings.
     :param purger: started by writes that create records.
     :param activity: when this process last saw each session.
     """
 
-    def __init__(self, store: Store, settings: Settings, purger: Purger, activity: ActivityLog) -> None:
-        self.store = store
+    def __init__(self, settings: Settings, purger: Purger, activity: ActivityLog) -> None:
         self.settings = settings
         self.purger = purger
         self.activity = activity
 
-    def carry_out(self, action: Action, save: Save) -> Outcome:
+    def carry_out(self, action: Action, save: Save) -> Steps[Outcome]:
         if action is Action.CREATE:
             if save.state is not None and save.state.unreadable:
-                self.store.delete(save.state.key)  # replaced by the fresh session
+                yield from ops.delete(save.state.key)  # replaced by the fresh session
             assert save.plaintext is not None
-            return self.create(save, save.data, save.plaintext, created=save.ctx.now)[1]
+            return (yield from self.create(save, save.data, save.plaintext, created=save.ctx.now))[1]
         if action is Action.UPDATE:
-            return self.update(save)
+            return (yield from self.update(save))
         if action is Action.ROTATE:
-            return self.rotate(save)
+            return (yield from self.rotate(save))
         if action is Action.TOUCH:
-            return self.touch(save)
+            return (yield from self.touch(save))
         if action is Action.DELETE:
-            return self.delete(save)
+            return (yield from self.delete(save))
         return NOTHING  # NONE, or DROP: the browser holds a newer cookie
 
     # -- the actions -----------------------------------------------------------
 
     def create(
         self, save: Save, data: dict[str, Any], plaintext: bytes, created: float,
-    ) -> tuple[str, Outcome]:
+    ) -> Steps[tuple[str, Outcome]]:
         """A new id and record for ``data``; its key and the cookie to send."""
         ctx = save.ctx
         sid = ids.new_id()
@@ -103,15 +103,15 @@ class Writer:
             user_hash=None if identity is None else ids.identity_key(ctx.keyring.primary, identity),
             sealed_device=self._device(save, key),
         )
-        if not self.store.create(record):
+        if not (yield from ops.create(record)):
             raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
         ctx.events.announce(signals.session_created, key, "new")
         self.activity.seen(key, ctx.now)
-        self._enforce_cap(save, record)
+        yield from self._enforce_cap(save, record)
         self.purger.maybe_start(ctx.now)
         return key, _cookie(ids.sign(ctx.keyring, sid), permanent, expires)
 
-    def update(self, save: Save) -> Outcome:
+    def update(self, save: Save) -> Steps[Outcome]:
         """Compare-and-swap the record with this request's data."""
         assert save.state is not None
         ctx, state = save.ctx, save.state
@@ -122,14 +122,14 @@ class Writer:
             return replace(current, blob=self.seal(save, plaintext, current.key), version=current.version + 1,
                            last_seen=ctx.now, expires=expires, absolute_expires=absolute)
 
-        result = self.swap(save, build)
+        result = yield from self.swap(save, build)
         if isinstance(result, Gone):
             return CLEAR if result.found is None else NOTHING  # never resurrect
         self.activity.seen(state.key, ctx.now)
         permanent = bool(result.data.get("_permanent"))
         return _cookie(ids.sign(ctx.keyring, state.sid), permanent, result.new.expires)
 
-    def rotate(self, save: Save) -> Outcome:
+    def rotate(self, save: Save) -> Steps[Outcome]:
         """New id, same data; the old record becomes a short-lived tombstone
         (compare-and-swap, so a concurrent change is merged, not lost)."""
         assert save.state is not None
@@ -141,22 +141,22 @@ class Writer:
             return Record(key=current.key, blob=b"", version=current.version + 1, created=current.created,
                           last_seen=ctx.now, expires=end, absolute_expires=end)
 
-        result = self.swap(save, tombstone)
+        result = yield from self.swap(save, tombstone)
         if isinstance(result, Gone):
             if login:  # the old session ended meanwhile; the login still stands
                 assert save.plaintext is not None
-                return self.create(save, save.data, save.plaintext, created=ctx.now)[1]
+                return (yield from self.create(save, save.data, save.plaintext, created=ctx.now))[1]
             return CLEAR if result.found is None else NOTHING
         created = ctx.now if login else result.old.created
         try:
-            key, outcome = self.create(save, result.data, result.plaintext, created)
+            key, outcome = yield from self.create(save, result.data, result.plaintext, created)
         except Exception:
-            self._restore(save, result)
+            yield from self._restore(save, result)
             raise
         ctx.events.announce(signals.session_rotated, key, "login" if login else "regenerate")
         return outcome
 
-    def touch(self, save: Save) -> Outcome:
+    def touch(self, save: Save) -> Steps[Outcome]:
         """Unchanged data: slide the expiry with a throttled metadata touch,
         under whichever key the session came with. The cookie is re-sent for a
         permanent session, and whenever the app set ``session.modified``
@@ -168,25 +168,25 @@ class Writer:
         if permanent and not ctx.refresh_each_request and not save.written:
             return NOTHING
         due, expires = ctx.lifetimes.slide(state.record, ctx.now, permanent)
-        if due and not self.store.touch(state.key, expires, ctx.now):
+        if due and not (yield from ops.touch(state.key, expires, ctx.now)):
             return CLEAR  # it ended meanwhile
         if permanent or save.written:
             return _cookie(ids.sign_with(state.keyset, state.sid), permanent, expires)
         return NOTHING
 
-    def delete(self, save: Save) -> Outcome:
+    def delete(self, save: Save) -> Steps[Outcome]:
         """The session is empty: delete its record, or the unreadable one."""
         state = save.state
         assert state is not None
         if state.record is not None or state.unreadable:
-            self.store.delete(state.key)
+            yield from ops.delete(state.key)
         if state.record is not None:
             save.ctx.events.announce(signals.session_destroyed, state.key, "emptied")
         return CLEAR
 
     # -- the one compare-and-swap loop -------------------------------------------
 
-    def swap(self, save: Save, build: Build) -> Swapped | Gone:
+    def swap(self, save: Save, build: Build) -> Steps[Swapped | Gone]:
         """Replace the loaded record with ``build(current, data, plaintext)``;
         on a lost race, read it again and merge this request's changes onto
         it, up to ``STRONGBOX_SAVE_ATTEMPTS`` times.
@@ -200,11 +200,11 @@ class Writer:
         changes: Changes | None = None
         for attempt in range(self.settings.save_attempts):
             new = build(current, data, plaintext)
-            if self.store.replace(new, current.version, now):
+            if (yield from ops.replace(new, current.version, now)):
                 return Swapped(current, new, data, plaintext)
-            _back_off(attempt)
+            yield from ops.pause(_back_off(attempt))
             try:
-                reread = self.store.get(state.key, now)
+                reread = yield from ops.get(state.key, now)
             except UnreadableRecord:
                 reread = None  # spoilt meanwhile: nothing left to merge onto
             if reread is None or not reread.blob:
@@ -223,20 +223,21 @@ class Writer:
         merged.update(changes.updates)
         return merged, serialization.dumps(merged)
 
-    def _restore(self, save: Save, swapped: Swapped) -> None:
+    def _restore(self, save: Save, swapped: Swapped) -> Steps[None]:
         """Put back a record whose id was being rotated away when writing its
         successor failed: the client is told to retry, so its session must
         still be there."""
         old, tombstone = swapped.old, swapped.new
         try:
-            self.store.replace(replace(old, version=tombstone.version + 1), tombstone.version, save.ctx.now)
+            restored = replace(old, version=tombstone.version + 1)
+            yield from ops.replace(restored, tombstone.version, save.ctx.now)
         except StoreUnavailable as exc:
             logger.error("rotated-away session %s not restored: %s",
                          save.ctx.events.fingerprint(old.key), exc)
 
     # -- pieces ------------------------------------------------------------------
 
-    def _enforce_cap(self, save: Save, written: Record) -> None:
+    def _enforce_cap(self, save: Save, written: Record) -> Steps[None]:
         """Revoke the oldest sessions of ``written``'s identity beyond
         ``STRONGBOX_MAX_SESSIONS_PER_USER``.
 
@@ -248,9 +249,9 @@ class Writer:
         cap = self.settings.max_sessions_per_user
         if cap is None or written.user_hash is None:
             return
-        records = self.store.sessions_of(written.user_hash, written.last_seen)
+        records = yield from ops.sessions_of(written.user_hash, written.last_seen)
         for record in records[: max(0, len(records) - cap)]:
-            if record.key != written.key and self.store.delete(record.key):
+            if record.key != written.key and (yield from ops.delete(record.key)):
                 save.ctx.events.announce(signals.session_revoked, record.key, "session cap")
 
     def seal(self, save: Save, plaintext: bytes, key: str) -> bytes:
@@ -270,8 +271,8 @@ def _cookie(value: str, permanent: bool, expires: float) -> Outcome:
     return Outcome(cookie=value, expires=expires if permanent else None)
 
 
-def _back_off(attempt: int) -> None:
+def _back_off(attempt: int) -> float:
     """A short random pause before re-reading a record another request just
     wrote, so that writers racing on one session spread out instead of
     colliding again on every attempt."""
-    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter, not a secret
+    return random.uniform(0, min(0.05, 0.001 * 2**attempt))  # noqa: S311 - jitter, not a secret
