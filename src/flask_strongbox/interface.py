@@ -17,6 +17,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from . import cookies
 from .audit import logger
 from .engine import Context, Engine, Events, Lifetimes, Loaded
+from .engine.load import Verified
 from .engine.purge import Purger
 from .errors import ConfigurationError, SaveConflict, StoreUnavailable
 from .keys import Keyring, keyring_for
@@ -75,11 +76,18 @@ class StrongboxSessionInterface(SessionInterface):
 
     def context(self, app: Flask, keyring: Keyring) -> Context:
         """The request, as the engine needs it."""
-        user_agent = request.headers.get("User-Agent") if has_request_context() else None
-        return Context(
-            keyring, self._lifetimes_of(app), app.config["SESSION_REFRESH_EACH_REQUEST"],
-            user_agent, self.events(app, keyring), self.engine.clock(),
-        )
+        wanted = self.engine.settings.device_hints and has_request_context()
+        user_agent = request.headers.get("User-Agent") if wanted else None
+        events = self.events(app, keyring)
+        return Context(keyring, self._lifetimes_of(app), app.config["SESSION_REFRESH_EACH_REQUEST"],
+                       user_agent, events, self.engine.clock())
+
+    def _context_of(self, app: Flask, session: StrongboxSession) -> Context:
+        if session.context is not None:
+            return session.context
+        keyring = self.keyring(app)
+        assert keyring is not None  # else open_session made no StrongboxSession
+        return self.context(app, keyring)
 
     def events(self, app: Flask, keyring: Keyring | None) -> Events:
         """Where the app's session events go: signals sent by ``app``."""
@@ -115,15 +123,19 @@ class StrongboxSessionInterface(SessionInterface):
             return RefusedSession(exc)
         if keyring is None:
             return None  # Flask's NullSession then explains that SECRET_KEY is missing
-        state, refused = self.engine.open(keyring, request.cookies.getlist(self.get_cookie_name(app)))
+        cookie, refused = self.engine.open(keyring, request.cookies.getlist(self.get_cookie_name(app)))
         if refused is not None:
             self.events(app, keyring).reject(refused, self.engine.clock())
-        if state is None:
+        if cookie is None:
             return StrongboxSession()
-        return StrongboxSession(lambda: self._load(app, keyring, state), store_key=state.key)
+        session = StrongboxSession(lambda: self._load(app, keyring, cookie, session), cookie.marker)
+        return session
 
-    def _load(self, app: Flask, keyring: Keyring, state: Loaded) -> tuple[dict[str, Any], Loaded]:
-        return self.engine.load(self.context(app, keyring), state)
+    def _load(
+        self, app: Flask, keyring: Keyring, cookie: Verified, session: StrongboxSession,
+    ) -> tuple[dict[str, Any], Loaded]:
+        session.context = self.context(app, keyring)  # the save reuses it
+        return self.engine.load(session.context, cookie)
 
     # -- save ------------------------------------------------------------------
 
@@ -134,15 +146,13 @@ class StrongboxSessionInterface(SessionInterface):
             cookies.vary_on_cookie(response)
         if session.failed:
             return
-        keyring = self.keyring(app)
-        assert keyring is not None
         if not session.loaded and not session.modified:
-            if session.store_key is not None:  # a valid cookie: the visit may slide it
-                outcome = self.engine.count_activity(self.context(app, keyring), session)
+            if self.engine.activity_due(session):  # a valid cookie: the visit may slide it
+                outcome = self.engine.count_activity(self._context_of(app, session), session)
                 cookies.apply(self, app, response, outcome)
             return
         try:
-            outcome = self.engine.save(self.context(app, keyring), session)
+            outcome = self.engine.save(self._context_of(app, session), session)
         except StoreUnavailable as exc:  # SaveConflict included: both are a 503
             session.failed = True
             exc.retry_after = self.engine.settings.retry_after

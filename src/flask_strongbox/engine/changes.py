@@ -22,7 +22,7 @@ _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
 
 def is_immutable(data: dict[str, Any]) -> bool:
     """Whether every value is a scalar, so nothing can change in place."""
-    return all(type(value) in _SCALARS for value in dict.values(data))
+    return _SCALARS.issuperset(map(type, dict.values(data)))
 
 
 @dataclass(frozen=True)

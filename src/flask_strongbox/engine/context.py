@@ -42,7 +42,8 @@ class Save:
 
     :param plaintext: the serialized data, or ``None`` when the save knows
         without serializing that nothing changed.
-    :param reads: the top-level keys the request read; ``None``: all.
+    :param reads: the top-level keys the request read; ``None``: all. Not
+        changed once the save begins.
     :param written: the app set ``session.modified`` (or assigned a key).
     """
 
@@ -50,7 +51,7 @@ class Save:
     state: Loaded | None
     data: dict[str, Any]
     plaintext: bytes | None
-    reads: frozenset[str] | None
+    reads: set[str] | None
     written: bool
     regenerate: bool
     identity: Any

@@ -22,6 +22,7 @@ from .activity import ActivityLog
 from .changes import is_immutable
 from .context import MARKERS, NOTHING, Context, Outcome, Save
 from .decide import Change, decide
+from .load import Verified
 from .ops import Steps
 from .purge import Purger
 from .session import LazySession
@@ -45,22 +46,22 @@ class Engine:
         self.activity = ActivityLog(settings.touch_interval.total_seconds())
         self.writer = Writer(settings, self.purger, self.activity)
 
-    def open(self, keyring: Keyring, cookies: list[str]) -> tuple[Loaded | None, str | None]:
-        """Check the request's session cookies (no I/O): the load state of a
-        validly signed one, or the reason one was refused."""
+    def open(self, keyring: Keyring, cookies: list[str]) -> tuple[Verified | None, str | None]:
+        """Check the request's session cookies (no I/O): a validly signed
+        one, or the reason one was refused."""
         return loading.verify(keyring, cookies)
 
-    def load(self, ctx: Context, state: Loaded) -> tuple[dict[str, Any], Loaded]:
+    def load(self, ctx: Context, cookie: Verified) -> tuple[dict[str, Any], Loaded]:
         """The session's data, on its first use in the request.
 
         :raises StoreUnavailable: the store cannot answer; its
             ``retry_after`` is ``STRONGBOX_RETRY_AFTER``.
         """
-        return ops.run(self.load_steps(ctx, state), self.store)
+        return ops.run(self.load_steps(ctx, cookie), self.store)
 
-    def load_steps(self, ctx: Context, state: Loaded) -> Steps[tuple[dict[str, Any], Loaded]]:
+    def load_steps(self, ctx: Context, cookie: Verified) -> Steps[tuple[dict[str, Any], Loaded]]:
         """:meth:`load`, as steps for another driver (async, the simulator)."""
-        return loading.load(ctx, state, self.settings)
+        return loading.load(ctx, cookie, self.settings)
 
     def save(self, ctx: Context, session: LazySession) -> Outcome:
         """Write what the request did to a loaded session, and say what the
@@ -77,17 +78,18 @@ class Engine:
         loaded (or new)."""
         data = session.data
         state = session.state
-        record = None if state is None else state.record
-        empty = data.keys() <= MARKERS
-        unchanged = (
-            # Nothing was assigned and nothing can change in place: skip the
+        if (
+            # The common read: nothing was assigned and nothing can change in
+            # place, under the primary key. decide() says TOUCH; skip the
             # serialization that would only prove the content unchanged.
-            record is not None and not session.modified
-            and state is not None and state.keyset is ctx.keyring.primary and is_immutable(data)
-        )
-        plaintext = None if empty or unchanged else serialization.dumps(data)
+            state is not None and state.record is not None and not session.modified
+            and state.keyset is ctx.keyring.primary and is_immutable(data) and not data.keys() <= MARKERS
+        ):
+            return (yield from self.writer.touch(ctx, state, bool(data.get("_permanent")), False))
+        empty = data.keys() <= MARKERS
+        plaintext = None if empty else serialization.dumps(data)
         identity = identity_of(data, self.settings.identity_keys)
-        loaded = state if record is not None else None
+        loaded = state if state is not None and state.record is not None else None
         change = Change(
             empty=empty, written=session.modified,
             content_changed=plaintext is not None and (loaded is None or plaintext != loaded.plaintext),
@@ -95,19 +97,21 @@ class Engine:
             regenerate=session.regenerate_requested,
             under_fallback=state is not None and state.keyset is not ctx.keyring.primary,
         )
-        reads = None if session.reads is None else frozenset(session.reads)
-        job = Save(ctx, state, data, plaintext, reads, written=session.modified,
+        job = Save(ctx, state, data, plaintext, session.reads, written=session.modified,
                    regenerate=session.regenerate_requested, identity=identity)
         return (yield from self.writer.carry_out(decide(state, change), job))
 
+    def activity_due(self, session: LazySession) -> bool:
+        """Whether a request with a valid cookie whose view never read the
+        session should still count as activity: at most once per touch
+        interval per session and process."""
+        marker = session.activity_key
+        return marker is not None and self.activity.due(marker, self.clock())
+
     def count_activity(self, ctx: Context, session: LazySession) -> Outcome:
-        """A request with a valid cookie whose view never read the session is
-        still activity: at most once per touch interval per session and
-        process, load it and slide its expiry as a read would. A store that
-        cannot answer fails nothing here: the view did not need the session."""
-        key = session.store_key
-        if key is None or not self.activity.due(key, ctx.now):
-            return NOTHING
+        """Load an unread session and slide its expiry as a read would (when
+        :meth:`activity_due`). A store that cannot answer fails nothing here:
+        the view did not need the session."""
         try:
             session.data  # noqa: B018 - the lazy load
             return NOTHING if session.failed else self.save(ctx, session)

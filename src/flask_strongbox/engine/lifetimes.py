@@ -46,16 +46,22 @@ class Lifetimes:
 
     def absolute_of(self, record: Record) -> float:
         """The record's absolute deadline, under today's lifetime if shorter."""
-        return min(record.absolute_expires, record.created + self.absolute)
+        capped = record.created + self.absolute
+        return record.absolute_expires if record.absolute_expires < capped else capped
 
     def deadline(self, record: Record, permanent: bool) -> float:
         """When the record dies if nothing touches it again."""
-        return min(record.expires, record.last_seen + self.ttl(permanent), self.absolute_of(record))
+        idle = record.last_seen + (self.permanent if permanent else self.idle)
+        return min(record.expires, idle, self.absolute_of(record))
 
     def slide(self, record: Record, now: float, permanent: bool) -> tuple[bool, float]:
         """Whether a request at ``now`` must write a new expiry (it moved by
         the throttle or more, either way), and the expiry the session then has."""
-        expires = min(now + self.ttl(permanent), self.absolute_of(record))
-        if abs(expires - record.expires) >= self.throttle(permanent):
+        ttl = self.permanent if permanent else self.idle
+        absolute = self.absolute_of(record)
+        expires = now + ttl if now + ttl < absolute else absolute
+        throttle = ttl / 10 if ttl / 10 < self.touch_interval else self.touch_interval
+        if abs(expires - record.expires) >= throttle:
             return True, expires
-        return False, min(record.expires, self.deadline(record, permanent))
+        idle = record.last_seen + ttl
+        return False, min(record.expires, idle, absolute)

@@ -4,24 +4,34 @@ still alive under today's lifetimes."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import ids, sealing, serialization, signals
 from ..audit import logger
 from ..errors import StoreUnavailable, UnreadableRecord
-from ..keys import Keyring
+from ..keys import Keyring, KeySet
 from ..settings import Settings
+from ..stores.base import Record
 from ..users import identity_of
-from . import ops
 from .context import Context
-from .ops import Steps
+from .ops import Call, Steps
 from .state import Loaded
 
 
-def verify(keyring: Keyring, cookies: list[str]) -> tuple[Loaded | None, str | None]:
-    """The load state for the request's session cookies, before any I/O:
-    ``(state, None)`` for one validly signed cookie, ``(None, reason)`` for
-    a refused one, ``(None, None)`` for none."""
+class Verified(NamedTuple):
+    """A validly signed session cookie: the id, the key set that signed it,
+    and a marker that tells sessions apart in this process without being
+    usable as a cookie (its MAC, as sent)."""
+
+    sid: bytes
+    keyset: KeySet
+    marker: str
+
+
+def verify(keyring: Keyring, cookies: list[str]) -> tuple[Verified | None, str | None]:
+    """The request's session cookie, checked before any I/O: ``(verified,
+    None)`` for one validly signed cookie, ``(None, reason)`` for a refused
+    one, ``(None, None)`` for none."""
     if not cookies:
         return None, None
     if len(cookies) > 1:
@@ -32,17 +42,20 @@ def verify(keyring: Keyring, cookies: list[str]) -> tuple[Loaded | None, str | N
     if verified is None:
         return None, "bad cookie"
     sid, keyset = verified
-    return Loaded(sid, keyset, ids.store_key(keyset, sid), None), None
+    return Verified(sid, keyset, cookies[0].rpartition(".")[2]), None
 
 
-def load(ctx: Context, state: Loaded, settings: Settings) -> Steps[tuple[dict[str, Any], Loaded]]:
-    """Fetch, open and check the record ``state`` names; fill ``state`` in.
+def load(ctx: Context, cookie: Verified, settings: Settings) -> Steps[tuple[dict[str, Any], Loaded]]:
+    """Fetch, open and check the record the cookie names; what it holds, and
+    what the load learned.
 
     :raises StoreUnavailable: the store cannot answer (not "no session"); its
         ``retry_after`` is ``STRONGBOX_RETRY_AFTER``.
     """
+    state = Loaded(cookie.sid, cookie.keyset, ids.store_key(cookie.keyset, cookie.sid), None,
+                   marker=cookie.marker)
     try:
-        record = yield from ops.get(state.key, ctx.now)
+        record: Record | None = yield Call("get", (state.key, ctx.now))  # ops.get, inline: the hot path
     except UnreadableRecord as exc:
         return {}, _unreadable(ctx, state, exc.reason)
     except StoreUnavailable as exc:

@@ -46,38 +46,38 @@ Steps = Generator[Op, Any, T]
 
 def run(steps: Steps[T], store: Store, sleep: Callable[[float], None] = time.sleep) -> T:
     """Drive ``steps`` against ``store``, blocking; its return value."""
-    try:
-        op = next(steps)
-        while True:
-            try:
-                result = getattr(store, op.method)(*op.args) if isinstance(op, Call) else _slept(sleep, op)
-            except Exception as exc:
-                op = steps.throw(exc)
-            else:
-                op = steps.send(result)
-    except StopIteration as done:
-        return cast(T, done.value)
+    send, result, error = steps.send, None, None
+    while True:
+        try:
+            op = send(result) if error is None else steps.throw(error)
+        except StopIteration as done:
+            return cast(T, done.value)
+        error = None
+        try:
+            result = getattr(store, op.method)(*op.args) if isinstance(op, Call) else _slept(sleep, op)
+        except Exception as exc:
+            error = exc
 
 
 async def run_async(
     steps: Steps[T], store: Any, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """Drive ``steps`` against an async store (whose methods are coroutines)."""
-    try:
-        op = next(steps)
-        while True:
-            try:
-                if isinstance(op, Call):
-                    result = await getattr(store, op.method)(*op.args)
-                else:
-                    await sleep(op.seconds)
-                    result = None
-            except Exception as exc:
-                op = steps.throw(exc)
+    send, result, error = steps.send, None, None
+    while True:
+        try:
+            op = send(result) if error is None else steps.throw(error)
+        except StopIteration as done:
+            return cast(T, done.value)
+        error = None
+        try:
+            if isinstance(op, Call):
+                result = await getattr(store, op.method)(*op.args)
             else:
-                op = steps.send(result)
-    except StopIteration as done:
-        return cast(T, done.value)
+                await sleep(op.seconds)
+                result = None
+        except Exception as exc:
+            error = exc
 
 
 def _slept(sleep: Callable[[float], None], pause: Pause) -> object:

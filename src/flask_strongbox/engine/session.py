@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 from .. import serialization
+from .context import Context
 from .state import Loaded
 
 Loader = Callable[[], tuple[dict[str, Any], Loaded]]
@@ -20,13 +21,14 @@ class LazySession(MutableMapping[str, Any]):
     :param loader: called once, on first use, to fetch the stored data; it
         returns the data and the load state. ``None`` makes a new, empty
         session (the request carried no valid cookie).
-    :param store_key: the store key the request's cookie names, if it
-        carried a validly signed one.
+    :param activity_key: tells this session apart from others in the
+        process (never usable as a cookie), if the request carried a validly
+        signed cookie.
     """
 
-    def __init__(self, loader: Loader | None = None, store_key: str | None = None) -> None:
+    def __init__(self, loader: Loader | None = None, activity_key: str | None = None) -> None:
         self._loader = loader
-        self.store_key = store_key
+        self.activity_key = activity_key
         self._data: dict[str, Any] | None = None if loader else {}
         #: What the load learned from the store; ``None`` for a session that
         #: came without a valid cookie.
@@ -38,6 +40,9 @@ class LazySession(MutableMapping[str, Any]):
         self.failed = False
         #: The keys the request read; ``None`` once it iterated over all.
         self.reads: set[str] | None = set()
+        #: The request, as the engine saw it when it loaded the session; the
+        #: save reuses it.
+        self.context: Context | None = None
 
     @property
     def data(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from ..keys import KeySet
 from ..stores.base import Record
 
 
-@dataclass
+@dataclass(slots=True)
 class Loaded:
     """The load state a :class:`~flask_strongbox.StrongboxSession` carries.
 
@@ -30,3 +30,5 @@ class Loaded:
     rotated: bool = False
     #: Something unreadable is stored under the key; the next write removes it.
     unreadable: bool = False
+    #: Tells the session apart in this process (the cookie's MAC, as sent).
+    marker: str = field(default="", repr=False)

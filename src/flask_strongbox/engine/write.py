@@ -22,10 +22,11 @@ from ..stores.base import Record
 from . import ops
 from .activity import ActivityLog
 from .changes import Changes, changes_of
-from .context import CLEAR, NOTHING, Outcome, Save
+from .context import CLEAR, NOTHING, Context, Outcome, Save
 from .decide import Action
-from .ops import Steps
+from .ops import Call, Steps
 from .purge import Purger
+from .state import Loaded
 
 #: How long the record of a rotated-away id lingers, so that a request still
 #: carrying the old id is told "rotated" rather than "destroyed".
@@ -80,7 +81,7 @@ class Writer:
         if action is Action.ROTATE:
             return (yield from self.rotate(save))
         if action is Action.TOUCH:
-            return (yield from self.touch(save))
+            return (yield from self.touch(save.ctx, save.state, save.permanent, save.written))
         if action is Action.DELETE:
             return (yield from self.delete(save))
         return NOTHING  # NONE, or DROP: the browser holds a newer cookie
@@ -106,10 +107,11 @@ class Writer:
         if not (yield from ops.create(record)):
             raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
         ctx.events.announce(signals.session_created, key, "new")
-        self.activity.seen(key, ctx.now)
+        cookie = ids.sign(ctx.keyring, sid)
+        self.activity.seen(cookie.rpartition(".")[2], ctx.now)
         yield from self._enforce_cap(save, record)
         self.purger.maybe_start(ctx.now)
-        return key, _cookie(ids.sign(ctx.keyring, sid), permanent, expires)
+        return key, _cookie(cookie, permanent, expires)
 
     def update(self, save: Save) -> Steps[Outcome]:
         """Compare-and-swap the record with this request's data."""
@@ -119,13 +121,14 @@ class Writer:
         def build(current: Record, data: dict[str, Any], plaintext: bytes) -> Record:
             absolute = ctx.lifetimes.absolute_of(current)
             expires = min(ctx.now + ctx.lifetimes.ttl(bool(data.get("_permanent"))), absolute)
-            return replace(current, blob=self.seal(save, plaintext, current.key), version=current.version + 1,
-                           last_seen=ctx.now, expires=expires, absolute_expires=absolute)
+            return Record(current.key, self.seal(save, plaintext, current.key), current.version + 1,
+                          current.created, ctx.now, expires, absolute, current.user_hash,
+                          current.sealed_device)
 
         result = yield from self.swap(save, build)
         if isinstance(result, Gone):
             return CLEAR if result.found is None else NOTHING  # never resurrect
-        self.activity.seen(state.key, ctx.now)
+        self.activity.seen(state.marker, ctx.now)
         permanent = bool(result.data.get("_permanent"))
         return _cookie(ids.sign(ctx.keyring, state.sid), permanent, result.new.expires)
 
@@ -156,21 +159,19 @@ class Writer:
         ctx.events.announce(signals.session_rotated, key, "login" if login else "regenerate")
         return outcome
 
-    def touch(self, save: Save) -> Steps[Outcome]:
+    def touch(self, ctx: Context, state: Loaded | None, permanent: bool, written: bool) -> Steps[Outcome]:
         """Unchanged data: slide the expiry with a throttled metadata touch,
         under whichever key the session came with. The cookie is re-sent for a
         permanent session, and whenever the app set ``session.modified``
         (Flask's way to push changed ``SESSION_COOKIE_*`` settings)."""
-        ctx, state = save.ctx, save.state
         assert state is not None and state.record is not None
-        permanent = save.permanent
-        self.activity.seen(state.key, ctx.now)
-        if permanent and not ctx.refresh_each_request and not save.written:
+        self.activity.seen(state.marker, ctx.now)
+        if permanent and not ctx.refresh_each_request and not written:
             return NOTHING
         due, expires = ctx.lifetimes.slide(state.record, ctx.now, permanent)
-        if due and not (yield from ops.touch(state.key, expires, ctx.now)):
+        if due and not (yield Call("touch", (state.key, expires, ctx.now))):  # ops.touch, inline
             return CLEAR  # it ended meanwhile
-        if permanent or save.written:
+        if permanent or written:
             return _cookie(ids.sign_with(state.keyset, state.sid), permanent, expires)
         return NOTHING
 
@@ -200,7 +201,7 @@ class Writer:
         changes: Changes | None = None
         for attempt in range(self.settings.save_attempts):
             new = build(current, data, plaintext)
-            if (yield from ops.replace(new, current.version, now)):
+            if (yield Call("replace", (new, current.version, now))):  # ops.replace, inline: the hot path
                 return Swapped(current, new, data, plaintext)
             yield from ops.pause(_back_off(attempt))
             try:
@@ -210,7 +211,8 @@ class Writer:
             if reread is None or not reread.blob:
                 return Gone(reread)
             assert state.plaintext is not None
-            changes = changes or changes_of(state.plaintext, save.data, save.reads)
+            reads = None if save.reads is None else frozenset(save.reads)
+            changes = changes or changes_of(state.plaintext, save.data, reads)
             current, data, plaintext = reread, *self._rebase(save, reread, changes)
         raise SaveConflict(self.settings.save_attempts)
 
