@@ -10,7 +10,6 @@ drop stale ones, so records that expire or are evicted never leave it wrong.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any, NamedTuple
 
@@ -19,8 +18,6 @@ from .base import Record, StoreStats
 from .redis_client import Server, wrong_type
 from .redis_records import decode, encode, num, number, text, ttl_ms
 from .redis_urls import Client, LazyClient, client_factory, redact
-
-_BATCH = 500
 
 
 class Listing(NamedTuple):
@@ -176,8 +173,8 @@ class RedisStore:
         job, not on the request path; the server expires records by itself.
         """
         removed = 0
-        for batch in self._scan("s:"):
-            for raw, expires in zip(batch, self._hget_all(batch, "expires"), strict=True):
+        for batch in self._server.scan(self.prefix + "s:"):
+            for raw, expires in zip(batch, self._server.hget_all(batch, "expires"), strict=True):
                 # Not a number (another type, a field missing or garbled): not
                 # a record, so removed too; the script decides under the key.
                 found = number(expires)
@@ -185,16 +182,16 @@ class RedisStore:
                     removed += self._run("delete_expired", raw, num(now))
             if removed >= limit:
                 break
-        for batch in self._scan("u:"):
+        for batch in self._server.scan(self.prefix + "u:"):
             self._clean_indexes(batch)
         return removed
 
     def stats(self, now: float) -> StoreStats:
         live = expired = 0
-        for batch in self._scan("s:"):
+        for batch in self._server.scan(self.prefix + "s:"):
             # A key that expired between the scan and the read gives None; one
             # whose expiry is not a number is counted expired, as purge takes it.
-            for found in self._hget_all(batch, "expires"):
+            for found in self._server.hget_all(batch, "expires"):
                 if found is not None:
                     expires = number(found)
                     live += expires is not None and expires > now
@@ -245,7 +242,7 @@ class RedisStore:
             lists = pipe.execute(raise_on_error=False)
         members = [(i, m, s) for i, found in zip(indexes, lists, strict=True)
                    if isinstance(found, list) for m, s in found]
-        owners = self._hget_all([self._record_key(m.decode()) for _, m, _ in members], "user")
+        owners = self._server.hget_all([self._record_key(m.decode()) for _, m, _ in members], "user")
         cut, stale = len(self.prefix) + 2, dict[str, list[tuple[bytes, float]]]()
         for (index, member, score), owner in zip(members, owners, strict=True):
             if owner != index[cut:]:
@@ -257,25 +254,3 @@ class RedisStore:
         if members:
             pairs = [x for member, score in members for x in (member, repr(score))]
             self._run("index_drop", self._index_key(user), *pairs)
-
-    def _scan(self, kind: str) -> Iterator[list[bytes]]:
-        """Batches of keys of one kind (``s:`` or ``u:``); on Cluster, from every primary."""
-        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix + kind) + "*"
-        batch: list[bytes] = []
-        with self._guard() as client:
-            for raw in client.scan_iter(match=pattern, count=_BATCH):
-                batch.append(raw)
-                if len(batch) == _BATCH:
-                    yield batch
-                    batch = []
-        if batch:
-            yield batch
-
-    def _hget_all(self, keys: list[bytes] | list[str], field: str) -> list[Any]:
-        """``field`` of each hash: bytes, ``None`` where the key or field is
-        missing, or the error for a key that holds another type."""
-        with self._guard() as client:
-            pipe = client.pipeline(transaction=False)
-            for key in keys:
-                pipe.hget(key, field)
-            return list(pipe.execute(raise_on_error=False))
