@@ -6,6 +6,9 @@ and safe on Cluster without hash tags. A sorted set per user, ``{prefix}u:{user}
 lists that user's record keys, scored by record version. It is a hint, not the
 truth: readers check each member against the record's own ``user`` field and
 drop stale ones, so records that expire or are evicted never leave it wrong.
+A session's lease is one string, ``{prefix}l:{key}``, that the server expires
+when the lease ends: taken and renewed by one script, released by another
+that deletes it only for the token holding it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from contextlib import suppress
 from typing import Any, NamedTuple
 
 from ..errors import UnreadableRecord
-from .base import Record, StoreStats
+from .base import Record, StoreStats, check_lease
 from .redis_client import Server, wrong_type
 from .redis_records import decode, encode, num, number, text, ttl_ms
 from .redis_urls import Client, LazyClient, client_factory, redact
@@ -84,6 +87,9 @@ class RedisStore:
 
     def _index_key(self, user: str) -> str:
         return f"{self.prefix}u:{user}"
+
+    def _lease_key(self, key: str) -> str:
+        return f"{self.prefix}l:{key}"
 
     def _follow(self, old: list[Any] | None, written: Listing, until: float, now: float) -> None:
         """After a write over ``old`` (user, expires, absolute_expires, version;
@@ -166,11 +172,20 @@ class RedisStore:
         self._drop(user, done)
         return removed
 
+    def lock(self, key: str, token: str, until: float, now: float) -> bool:
+        check_lease(until, now)
+        ttl = ttl_ms(until, now)
+        return bool(self._run("lock", self._lease_key(key), token, num(until), num(now), ttl))
+
+    def unlock(self, key: str, token: str) -> bool:
+        return bool(self._run("unlock", self._lease_key(key), token))
+
     def purge(self, now: float, limit: int = 500) -> int:
         """Remove up to ``limit`` records that expired before ``now`` but are
         still held, then drop stale members from the user indexes. This scans
         the whole key space (``SCAN``, never ``KEYS``): run it from a scheduled
-        job, not on the request path; the server expires records by itself.
+        job, not on the request path; the server expires records by itself,
+        and leases too (they are left to it here).
         """
         removed = 0
         for batch in self._server.scan(self.prefix + "s:"):
