@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -27,6 +27,7 @@ from . import services
 from .test_store_contract import NOW, make_record
 
 MakeStore = Callable[..., PostgresStore]
+SESSION_TABLES = {"strongbox_sessions", "strongbox_sessions_leases", "strongbox_sessions_meta"}
 
 
 @pytest.fixture
@@ -81,10 +82,10 @@ def test_first_use_creates_table_indexes_and_schema_version(
     store = make_store()
     assert tables(admin, schema) == set(), "construction must not touch the database"
     assert store.get("k" * 64, NOW) is None
-    assert tables(admin, schema) == {"strongbox_sessions", "strongbox_sessions_meta"}
+    assert tables(admin, schema) == SESSION_TABLES
     found = indexes(admin, schema)
     assert {"strongbox_sessions_pkey", "strongbox_sessions_expires",
-            "strongbox_sessions_user"} <= set(found)
+            "strongbox_sessions_user", "strongbox_sessions_leases_pkey"} <= set(found)
     assert 'WHERE ("user" IS NOT NULL)' in found["strongbox_sessions_user"]
     assert meta(admin, schema, "strongbox_sessions") == [("schema_version", str(SCHEMA_VERSION))]
     columns = admin.execute(
@@ -98,6 +99,12 @@ def test_first_use_creates_table_indexes_and_schema_version(
         ("created", *seconds), ("last_seen", *seconds), ("expires", *seconds),
         ("absolute_expires", *seconds), ("user", "text", "YES"), ("info", "bytea", "YES"),
     ]
+    lease_columns = admin.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = 'strongbox_sessions_leases' "
+        "ORDER BY ordinal_position", [schema],
+    ).fetchall()
+    assert lease_columns == [("key", "text", "NO"), ("token", "text", "NO"), ("until", *seconds)]
 
 
 def test_init_db_is_idempotent_and_leaves_rows_and_other_tables_alone(
@@ -114,8 +121,8 @@ def test_init_db_is_idempotent_and_leaves_rows_and_other_tables_alone(
     make_store().init_db()
     assert store.get(record.key, NOW) == record
     assert admin.execute(sql.SQL("SELECT x FROM {}").format(unrelated)).fetchall() == [(42,)]
-    assert tables(admin, schema) == {"strongbox_sessions", "strongbox_sessions_meta", "unrelated"}
-    assert meta(admin, schema, "strongbox_sessions") == [("schema_version", "1")]
+    assert tables(admin, schema) == {*SESSION_TABLES, "unrelated"}
+    assert meta(admin, schema, "strongbox_sessions") == [("schema_version", "2")]
 
 
 def test_init_db_creates_a_missing_schema(
@@ -123,7 +130,7 @@ def test_init_db_creates_a_missing_schema(
 ) -> None:
     admin.execute(sql.SQL("DROP SCHEMA {}").format(sql.Identifier(schema)))
     make_store().init_db()
-    assert tables(admin, schema) == {"strongbox_sessions", "strongbox_sessions_meta"}
+    assert tables(admin, schema) == SESSION_TABLES
 
 
 def test_custom_table_name(
@@ -133,7 +140,7 @@ def test_custom_table_name(
     record = make_record()
     assert store.create(record)
     assert store.get(record.key, NOW) == record
-    assert tables(admin, schema) == {"app_sessions", "app_sessions_meta"}
+    assert tables(admin, schema) == {"app_sessions", "app_sessions_leases", "app_sessions_meta"}
     assert {"app_sessions_expires", "app_sessions_user"} <= set(indexes(admin, schema))
     assert "app_sessions" in repr(store)
 
@@ -155,29 +162,109 @@ def test_a_table_from_a_newer_release_is_refused_not_downgraded(
 BAD_NAMES = ["", "1st", "a-b", "a b", 'x"; DROP TABLE y; --', "é"]
 
 
+@contextmanager
+def app_role(admin: psycopg.Connection[Any], schema: str, *dml_tables: str) -> Iterator[str]:
+    """A login role with ``USAGE`` on the schema, DML rights on ``dml_tables``
+    and ``SELECT`` on the meta table, as the README's grants give an app;
+    yields its connection string, and drops it after."""
+    role, password = sql.Identifier(schema), f"pw-{secrets.token_hex(8)}"
+    admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(role, sql.Literal(password)))
+    try:
+        admin.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), role))
+        for table in dml_tables:
+            admin.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
+                sql.Identifier(schema, table), role))
+        admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(
+            sql.Identifier(schema, "strongbox_sessions_meta"), role))
+        yield make_conninfo(services.postgres_url(), user=schema, password=password)
+    finally:
+        admin.execute(sql.SQL("DROP OWNED BY {}").format(role))
+        admin.execute(sql.SQL("DROP ROLE {}").format(role))
+
+
 def test_once_created_the_app_user_needs_no_create_privilege(
     schema: str, admin: psycopg.Connection[Any], make_store: MakeStore,
 ) -> None:
     """``init-db`` as the owner; the app runs as a user with only DML rights."""
     make_store().init_db()
-    role, password = sql.Identifier(schema), f"pw-{secrets.token_hex(8)}"
-    table, meta_table = sql.Identifier(schema, "strongbox_sessions"), sql.Identifier(
-        schema, "strongbox_sessions_meta")
-    admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(role, sql.Literal(password)))
-    try:
-        admin.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), role))
-        admin.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(table, role))
-        admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(meta_table, role))
-        app_user = make_conninfo(services.postgres_url(), user=schema, password=password)
+    with app_role(admin, schema, "strongbox_sessions", "strongbox_sessions_leases") as app_user:
         store = make_store(app_user)
         record = make_record(user_hash="u" * 64)
         assert store.create(record) and store.get(record.key, NOW) == record
         assert store.touch(record.key, NOW + 301, NOW + 1)
+        assert store.lock(record.key, "t" * 22, NOW + 10, NOW) and store.unlock(record.key, "t" * 22)
         assert store.purge(NOW + 1000) == 1 and store.stats(NOW).live == 0
         store.close()
-    finally:
-        admin.execute(sql.SQL("DROP OWNED BY {}").format(role))
-        admin.execute(sql.SQL("DROP ROLE {}").format(role))
+
+
+# -- a database made by 0.1 (schema version 1, no lease table) ------------------------
+
+V1_TABLES = (
+    """CREATE TABLE {t} (key text COLLATE "C" PRIMARY KEY, blob bytea NOT NULL,
+        version bigint NOT NULL, created double precision NOT NULL,
+        last_seen double precision NOT NULL, expires double precision NOT NULL,
+        absolute_expires double precision NOT NULL, "user" text, info bytea)""",
+    "CREATE INDEX strongbox_sessions_expires ON {t} (expires)",
+    'CREATE INDEX strongbox_sessions_user ON {t} ("user") WHERE "user" IS NOT NULL',
+    "CREATE TABLE {meta} (name text PRIMARY KEY, value text NOT NULL)",
+    "INSERT INTO {meta} VALUES ('schema_version', '1')",
+)
+
+
+def make_v1_database(admin: psycopg.Connection[Any], schema: str) -> str:
+    """The tables as 0.1's ``init-db`` made them, holding one live session;
+    its store key."""
+    names = {"t": sql.Identifier(schema, "strongbox_sessions"),
+             "meta": sql.Identifier(schema, "strongbox_sessions_meta")}
+    for statement in V1_TABLES:
+        admin.execute(sql.SQL(statement).format(**names))
+    key = secrets.token_hex(32)
+    admin.execute(sql.SQL("INSERT INTO {t} VALUES (%s, 'sealed', 1, %s, %s, %s, %s, NULL, NULL)")
+                  .format(**names), [key, NOW, NOW, NOW + 300, NOW + 3600])
+    return key
+
+
+def test_a_0_1_database_is_upgraded_on_first_use_and_keeps_its_sessions(
+    schema: str, admin: psycopg.Connection[Any], make_store: MakeStore,
+) -> None:
+    key = make_v1_database(admin, schema)
+    store = make_store()
+    found = store.get(key, NOW)
+    assert found is not None and found.blob == b"sealed"
+    assert tables(admin, schema) == SESSION_TABLES
+    assert meta(admin, schema, "strongbox_sessions") == [("schema_version", str(SCHEMA_VERSION))]
+    assert store.lock(key, "a" * 22, NOW + 10, NOW)
+    assert not store.lock(key, "b" * 22, NOW + 10, NOW)
+    assert store.unlock(key, "a" * 22)
+    assert store.get(key, NOW) == found
+
+
+def test_a_0_1_database_whose_app_user_cannot_upgrade_it_keeps_serving_sessions(
+    schema: str, admin: psycopg.Connection[Any], make_store: MakeStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With 0.1's grants only, sessions go on working; taking a lease says
+    what to run, and works once the owner has run it, without a restart."""
+    key = make_v1_database(admin, schema)
+    with app_role(admin, schema, "strongbox_sessions") as app_user:
+        store = make_store(app_user)
+        assert store.get(key, NOW) is not None
+        assert "strongbox_sessions_leases" in caplog.text and "init-db" in caplog.text
+        record = make_record()
+        assert store.create(record) and store.get(record.key, NOW) == record
+        assert store.purge(NOW + 1000) == 2
+        with pytest.raises(StoreUnavailable, match=r"no \S+strongbox_sessions_leases table.*init-db"):
+            store.lock(key, "a" * 22, NOW + 10, NOW)
+        with pytest.raises(StoreUnavailable, match="init-db"):
+            store.unlock(key, "a" * 22)
+        assert meta(admin, schema, "strongbox_sessions") == [("schema_version", "1")]
+
+        make_store().init_db()  # the owner
+        admin.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
+            sql.Identifier(schema, "strongbox_sessions_leases"), sql.Identifier(schema)))
+        assert store.lock(key, "a" * 22, NOW + 10, NOW) and store.unlock(key, "a" * 22)
+        assert meta(admin, schema, "strongbox_sessions") == [("schema_version", str(SCHEMA_VERSION))]
+        store.close()
 
 
 @pytest.mark.parametrize("name", [*BAD_NAMES, "t" * 51])
@@ -215,6 +302,22 @@ def test_purge_works_in_batches_of_limit(
     assert [store.purge(NOW, limit=500) for _ in range(4)] == [500, 500, 200, 0]
     assert store.stats(NOW) == StoreStats(live=1, expired=0)
     assert store.get(live.key, NOW) == live
+
+
+def test_purge_removes_ended_lease_rows_only_in_batches(
+    schema: str, admin: psycopg.Connection[Any], make_store: MakeStore,
+) -> None:
+    store = make_store()
+    held = secrets.token_hex(32)
+    for i in range(7):
+        assert store.lock(secrets.token_hex(32), f"crashed-{i}", NOW + 5, NOW)
+    assert store.lock(held, "holder", NOW + 100, NOW)
+    leases = sql.SQL("SELECT key, token FROM {}").format(
+        sql.Identifier(schema, "strongbox_sessions_leases"))
+    assert store.purge(NOW + 5, limit=5) == 0, "leases are not counted"
+    assert len(admin.execute(leases).fetchall()) == 3
+    store.purge(NOW + 5, limit=5)
+    assert admin.execute(leases).fetchall() == [(held, "holder")]
 
 
 def test_purge_skips_rows_locked_by_a_request_instead_of_waiting(

@@ -240,6 +240,43 @@ def test_dead_records_are_never_sent_with_a_non_positive_ttl(
     assert plain.sessions_of(user, NOW) == []
 
 
+def test_a_lease_key_carries_a_ttl_of_until_minus_now_and_vanishes_by_itself(
+    plain: RedisStore, server: RedisServer
+) -> None:
+    """A holder that never releases (crashed) leaves nothing behind: the
+    server drops the lease key when its TTL runs out, and every take and
+    renewal sets that TTL from ``until - now``."""
+    client = server.client()
+    key = secrets.token_hex(32)
+    lease = f"{plain.prefix}l:{key}"
+    assert plain.lock(key, "holder", NOW + 60, NOW)
+    assert 59_000 < client.pttl(lease) <= 60_000
+    assert plain.lock(key, "holder", NOW + 605, NOW + 5)
+    assert 599_000 < client.pttl(lease) <= 600_000
+    assert plain.lock(key, "holder", NOW + 5.25, NOW + 5)
+    assert 150 < client.pttl(lease) <= 250
+    deadline = time.monotonic() + 1  # the server's clock: a real wait, well under a second
+    while client.exists(lease) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not client.exists(lease)
+    assert not plain.unlock(key, "holder")
+    assert plain.lock(key, "next", NOW + 60, NOW)
+
+
+def test_a_lease_ends_at_its_until_by_the_callers_clock_even_without_a_ttl(
+    plain: RedisStore, server: RedisServer
+) -> None:
+    """The end is stored with the token and compared with the caller's
+    ``now``, as a record's expiry is; the TTL only lets the server forget it."""
+    client = server.client()
+    key = secrets.token_hex(32)
+    assert plain.lock(key, "holder", NOW + 10, NOW)
+    client.persist(f"{plain.prefix}l:{key}")
+    assert not plain.lock(key, "next", NOW + 20, NOW + 9)
+    assert plain.lock(key, "next", NOW + 20, NOW + 10)
+    assert 9_000 < client.pttl(f"{plain.prefix}l:{key}") <= 10_000
+
+
 def test_purge_drops_index_members_whose_records_are_gone(
     plain: RedisStore, server: RedisServer
 ) -> None:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import secrets
+import shutil
+import sqlite3
 import stat
+import subprocess
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +88,9 @@ def test_deleted_file_is_not_silently_recreated(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_read_only_file_is_a_clear_error(tmp_path: Path) -> None:
-    import shutil
-    import subprocess
-
-    path = tmp_path / "sessions.sqlite3"
-    first = SQLiteStore(path)
-    first.create(make_record())
-    first.close()
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` read-only for this process while the block runs."""
     # Root ignores permission bits; the immutable attribute binds root too.
     as_root = os.geteuid() == 0
     if as_root:
@@ -97,11 +100,21 @@ def test_read_only_file_is_a_clear_error(tmp_path: Path) -> None:
     else:
         path.chmod(0o400)
     try:
-        with pytest.raises(StoreUnavailable, match=r"sessions\.sqlite3"):
-            SQLiteStore(path).create(make_record())
+        yield
     finally:
         if as_root:
             subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(0o600)
+
+
+def test_read_only_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    first = SQLiteStore(path)
+    first.create(make_record())
+    first.close()
+    with read_only(path), pytest.raises(StoreUnavailable, match=r"sessions\.sqlite3"):
+        SQLiteStore(path).create(make_record())
 
 
 def test_several_store_objects_share_one_file(tmp_path: Path) -> None:
@@ -185,3 +198,127 @@ def test_the_file_check_costs_one_stat_per_write_and_none_per_read(tmp_path: Pat
         for i in range(10):
             assert store.touch(record.key, NOW + 300, NOW + i)
     assert calls == [str(tmp_path / "s.sqlite3")] * 10
+
+
+# -- the schema: a 0.1 file, a newer file -------------------------------------------
+
+V1_SCHEMA = """
+    CREATE TABLE strongbox_sessions (
+        key TEXT NOT NULL UNIQUE, blob BLOB NOT NULL, version INTEGER NOT NULL,
+        created REAL NOT NULL, last_seen REAL NOT NULL, expires REAL NOT NULL,
+        absolute_expires REAL NOT NULL, user TEXT, info BLOB
+    );
+    CREATE INDEX strongbox_sessions_expires ON strongbox_sessions (expires);
+    CREATE INDEX strongbox_sessions_user ON strongbox_sessions (user) WHERE user IS NOT NULL;
+    CREATE TABLE strongbox_sessions_meta (name TEXT PRIMARY KEY, value TEXT);
+    INSERT INTO strongbox_sessions_meta VALUES ('schema_version', '1');
+"""
+
+
+def make_v1_file(path: Path) -> str:
+    """A file as 0.1 made it (WAL, schema version 1, no lease table), holding
+    one live session; its store key."""
+    key = secrets.token_hex(32)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(V1_SCHEMA)
+    conn.execute("INSERT INTO strongbox_sessions VALUES (?, x'00', 1, ?, ?, ?, ?, NULL, NULL)",
+                 (key, NOW, NOW, NOW + 300, NOW + 3600))
+    conn.close()
+    return key
+
+
+def sql_rows(path: Path, query: str) -> list[Any]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(query).fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_0_1_file_is_upgraded_on_first_use_and_keeps_its_sessions(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    key = make_v1_file(path)
+    store = SQLiteStore(path)
+    found = store.get(key, NOW)
+    assert found is not None and found.blob == b"\x00"
+    assert sql_rows(path, "SELECT value FROM strongbox_sessions_meta") == [("2",)]
+    assert store.lock(key, "a" * 22, NOW + 10, NOW)
+    assert not SQLiteStore(path).lock(key, "b" * 22, NOW + 10, NOW), "another process sees it"
+    assert store.unlock(key, "a" * 22)
+    assert store.get(key, NOW) == found
+    store.init_db()  # again: nothing changes
+    assert sql_rows(path, "SELECT value FROM strongbox_sessions_meta") == [("2",)]
+
+
+def test_a_read_only_0_1_file_names_the_lease_table_and_init_db(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    make_v1_file(path)
+    for leftover in tmp_path.glob("sessions.sqlite3-*"):
+        leftover.unlink()
+    with read_only(path), pytest.raises(StoreUnavailable) as caught:
+        SQLiteStore(path).get("0" * 64, NOW)
+    assert "strongbox_sessions_leases" in str(caught.value)
+    assert "flask sessions init-db" in str(caught.value)
+    assert "sessions.sqlite3" in str(caught.value)
+
+
+def test_a_file_from_a_newer_release_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    SQLiteStore(path).init_db()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE strongbox_sessions_meta SET value = '99'")
+    conn.close()
+    with pytest.raises(StoreUnavailable, match="schema version 99, made by a newer"):
+        SQLiteStore(path).get("0" * 64, NOW)
+    assert sql_rows(path, "SELECT value FROM strongbox_sessions_meta") == [("99",)]
+
+
+# -- leases ------------------------------------------------------------------------
+
+
+def test_purge_removes_ended_lease_rows_only_in_batches(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    store = SQLiteStore(path)
+    held = secrets.token_hex(32)
+    for i in range(7):
+        assert store.lock(secrets.token_hex(32), f"crashed-{i}", NOW + 5, NOW)
+    assert store.lock(held, "holder", NOW + 100, NOW)
+    assert store.purge(NOW + 5, limit=5) == 0
+    assert len(sql_rows(path, "SELECT key FROM strongbox_sessions_leases")) == 3
+    store.purge(NOW + 5, limit=5)
+    assert sql_rows(path, "SELECT key, token FROM strongbox_sessions_leases") == [(held, "holder")]
+
+
+def contend(path: Path, key: str, rounds: int, barrier: Any, results: Any) -> None:
+    """One process taking part in ``rounds`` races for the lease on ``key``;
+    it releases each one it wins, and reports the rounds it won."""
+    store, mine, won = SQLiteStore(path), secrets.token_urlsafe(16), []
+    for round_ in range(rounds):
+        barrier.wait()
+        if store.lock(key, mine, NOW + 30, NOW):
+            won.append(round_)
+        barrier.wait()  # every process has tried before the winner releases
+        if won and won[-1] == round_ and not store.unlock(key, mine):
+            won.append(-1)  # the winner could not release: reported as a failure
+    results.put(won)
+
+
+def test_processes_racing_for_one_lease_have_exactly_one_winner_per_round(tmp_path: Path) -> None:
+    path, key, processes, rounds = tmp_path / "sessions.sqlite3", secrets.token_hex(32), 6, 10
+    SQLiteStore(path).init_db()
+    forked = multiprocessing.get_context("fork")
+    barrier, results = forked.Barrier(processes, timeout=30), forked.SimpleQueue()
+    workers = [forked.Process(target=contend, args=(path, key, rounds, barrier, results))
+               for _ in range(processes)]
+    with warnings.catch_warnings():
+        # Forking a process with threads may deadlock; each child only opens its own store.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for worker in workers:
+            worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0] * processes
+    won = sorted(r for _ in workers for r in results.get())
+    assert won == list(range(rounds)), "exactly one winner per round, each released"

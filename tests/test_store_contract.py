@@ -6,11 +6,14 @@ SQLite, Redis and PostgreSQL. A new store joins by adding one factory there.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 from dataclasses import replace
 
-from flask_strongbox.stores.base import Record, Store
+import pytest
+
+from flask_strongbox.stores.base import Record, Store, StoreStats
 
 NOW = 1_000_000.0
 
@@ -233,3 +236,129 @@ def run_threads(target: object, count: int) -> None:
         worker.start()
     for worker in workers:
         worker.join(timeout=30)
+
+
+# -- leases ------------------------------------------------------------------------
+
+
+def token() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def test_lock_takes_a_free_lease_and_refuses_every_other_token(store: Store) -> None:
+    key, mine = secrets.token_hex(32), token()
+    assert store.lock(key, mine, NOW + 10, NOW)
+    assert not store.lock(key, token(), NOW + 10, NOW)
+    assert not store.lock(key, token(), NOW + 20, NOW + 9.5)
+    assert store.lock(secrets.token_hex(32), token(), NOW + 10, NOW), "other keys are not held"
+
+
+def test_lock_by_the_holder_renews_the_lease_to_its_new_end(store: Store) -> None:
+    key, mine = secrets.token_hex(32), token()
+    assert store.lock(key, mine, NOW + 10, NOW)
+    assert store.lock(key, mine, NOW + 30, NOW + 5)
+    assert not store.lock(key, token(), NOW + 40, NOW + 20), "held past its first end"
+    assert store.lock(key, mine, NOW + 25, NOW + 21), "a renewal may also shorten it"
+    assert store.lock(key, token(), NOW + 40, NOW + 25)
+
+
+def test_unlock_releases_the_lease_for_the_next_token(store: Store) -> None:
+    key, first, second = secrets.token_hex(32), token(), token()
+    assert store.lock(key, first, NOW + 10, NOW)
+    assert store.unlock(key, first)
+    assert not store.unlock(key, first), "released once only"
+    assert store.lock(key, second, NOW + 10, NOW)
+
+
+def test_a_lease_that_ended_by_now_is_taken_by_another_token(store: Store) -> None:
+    key, first, second = secrets.token_hex(32), token(), token()
+    assert store.lock(key, first, NOW + 10, NOW)
+    assert not store.lock(key, second, NOW + 20, NOW + 9.999)
+    assert store.lock(key, second, NOW + 20, NOW + 10), "a lease ending at now has ended"
+    assert not store.lock(key, first, NOW + 30, NOW + 11), "the old holder is refused now"
+
+
+def test_the_old_holder_can_never_release_its_successors_lease(store: Store) -> None:
+    key, old, new = secrets.token_hex(32), token(), token()
+    assert store.lock(key, old, NOW + 10, NOW)
+    assert store.lock(key, new, NOW + 40, NOW + 15)
+    assert not store.unlock(key, old)
+    assert not store.lock(key, token(), NOW + 50, NOW + 20), "the successor still holds it"
+    assert store.unlock(key, new)
+
+
+def test_unlock_by_a_token_that_never_held_the_lease_fails_and_keeps_it(store: Store) -> None:
+    key, mine = secrets.token_hex(32), token()
+    assert not store.unlock(key, mine), "nothing to release"
+    assert store.lock(key, mine, NOW + 10, NOW)
+    assert not store.unlock(key, token())
+    assert not store.unlock(key, "")
+    assert not store.lock(key, token(), NOW + 10, NOW)
+    assert store.unlock(key, mine)
+
+
+@pytest.mark.parametrize(("until", "now"), [
+    (NOW, NOW), (NOW - 1, NOW), (math.inf, NOW), (math.nan, NOW), (NOW + 10, math.nan),
+])
+def test_a_lease_must_end_at_a_finite_time_after_now(store: Store, until: float, now: float) -> None:
+    key = secrets.token_hex(32)
+    with pytest.raises(ValueError, match="after now"):
+        store.lock(key, token(), until, now)
+    assert store.lock(key, token(), NOW + 10, NOW), "nothing was taken"
+
+
+def test_a_lease_and_a_record_under_one_key_leave_each_other_alone(store: Store) -> None:
+    """A lease may exist without a record (a first write) and the other way
+    round; neither changes what the other's methods see."""
+    record, holder = make_record(expires=NOW + 100), token()
+    assert store.lock(record.key, holder, NOW + 200, NOW)
+    assert store.create(record)
+    assert store.get(record.key, NOW) == record
+    newer = replace(record, version=2, blob=b"v2")
+    assert store.replace(newer, 1, NOW + 1)
+    assert store.touch(record.key, NOW + 150, NOW + 2)
+    assert store.stats(NOW + 2) == StoreStats(live=1, expired=0)
+    assert not store.lock(record.key, token(), NOW + 200, NOW + 2)
+    assert store.unlock(record.key, holder)
+    assert store.get(record.key, NOW + 2) == replace(newer, last_seen=NOW + 2, expires=NOW + 150)
+    assert store.lock(record.key, holder, NOW + 200, NOW + 2)
+    assert store.delete(record.key)
+    assert not store.lock(record.key, token(), NOW + 200, NOW + 3), "delete leaves the lease"
+    assert store.purge(NOW + 160) == 0 and store.stats(NOW + 160) == StoreStats(0, 0)
+    assert not store.lock(record.key, token(), NOW + 200, NOW + 160), "purge leaves a held lease"
+    assert store.unlock(record.key, holder)
+
+
+def test_purge_counts_records_only_and_forgets_ended_leases(store: Store) -> None:
+    held, ended = secrets.token_hex(32), secrets.token_hex(32)
+    holder, old = token(), token()
+    for record in (make_record(expires=NOW + 1), make_record(expires=NOW + 1)):
+        store.create(record)
+    assert store.lock(held, holder, NOW + 100, NOW)
+    assert store.lock(ended, old, NOW + 5, NOW)
+    assert store.purge(NOW + 10) == 2
+    assert store.purge(NOW + 10) == 0
+    assert not store.lock(held, token(), NOW + 100, NOW + 10)
+    assert store.unlock(held, holder)
+    if not store.expires_records_itself:  # a TTL store leaves its ended leases to the server
+        assert not store.unlock(ended, old), "the ended lease was removed"
+    assert store.lock(ended, token(), NOW + 100, NOW + 10)
+
+
+def test_threads_racing_for_one_lease_have_exactly_one_winner_per_round(store: Store) -> None:
+    """Barrier-synchronised takers on one key at one ``now``: one wins; once
+    it releases, one of the next round wins."""
+    key = secrets.token_hex(32)
+    for round_ in range(10):
+        barrier, wins = threading.Barrier(8), []
+        tokens = [token() for _ in range(8)]
+
+        def attempt(i: int, barrier: threading.Barrier = barrier, tokens: list[str] = tokens) -> None:
+            barrier.wait()
+            if store.lock(key, tokens[i], NOW + 30, NOW):
+                wins.append(i)
+
+        run_threads(attempt, 8)
+        assert len(wins) == 1, f"round {round_}: winners {wins}"
+        assert all(not store.unlock(key, t) for i, t in enumerate(tokens) if i != wins[0])
+        assert store.unlock(key, tokens[wins[0]])

@@ -11,6 +11,10 @@ Redis client. PostgreSQL's typed columns make most bad values impossible (text
 in a number, an integer blob, a missing NOT NULL field); what remains is a NaN
 and a table made by hand without NOT NULL. The memory store decodes nothing:
 it keeps the objects it was given.
+
+A lease that cannot be read (a row or key of the wrong types, an end that is
+not a finite number) is no lease: ``lock`` takes it over, ``unlock`` by any
+token leaves it with ``False``, and the SQL stores' ``purge`` removes it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,15 @@ def assert_cleared_like_any_bad_record(store: Store, bad: Record) -> None:
     assert store.delete(bad.key)
     assert store.get(bad.key, NOW) is None
     assert store.create(bad) and store.get(bad.key, NOW) == bad
+
+
+def assert_taken_over_like_no_lease(store: Store, key: str) -> None:
+    """What every store does with an unreadable lease under ``key``."""
+    assert not store.unlock(key, "someone-else")
+    mine = secrets.token_urlsafe(16)
+    assert store.lock(key, mine, NOW + 10, NOW)
+    assert not store.lock(key, secrets.token_urlsafe(16), NOW + 10, NOW), "now a lease like any"
+    assert store.unlock(key, mine)
 
 
 def test_the_reason_names_the_field_and_never_its_content() -> None:
@@ -157,6 +170,30 @@ def test_sqlite_missing_fields_in_a_table_made_without_constraints(tmp_path: Pat
     assert store.delete("k" * 64)
 
 
+@pytest.mark.parametrize(("token", "until"), [
+    ("'tok'", "'soon'"), ("'tok'", "x'00'"), ("x'746f6b'", "1e12"),
+    ("'tok'", "9e999"), ("'tok'", "-9e999"),
+])
+def test_sqlite_lease_row_of_the_wrong_types(tmp_path: Path, token: str, until: str) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = SQLiteStore(path)
+    store.init_db()
+    key = secrets.token_hex(32)
+    raw(path, f"INSERT INTO strongbox_sessions_leases VALUES (?, {token}, {until})", key)
+    assert store.purge(NOW) == 0
+    assert lease_rows(path) == 0, "purge removes a lease that cannot be read"
+    raw(path, f"INSERT INTO strongbox_sessions_leases VALUES (?, {token}, {until})", key)
+    assert_taken_over_like_no_lease(store, key)
+
+
+def lease_rows(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM strongbox_sessions_leases").fetchone()[0])
+    finally:
+        conn.close()
+
+
 # -- PostgreSQL ----------------------------------------------------------------------
 
 
@@ -169,8 +206,9 @@ def pg() -> Iterator[tuple[PostgresStore, Any]]:
         conn = psycopg.connect(services.postgres_url(), autocommit=True)
 
         def run(template: str, *params: object) -> None:
-            conn.execute(sql.SQL(template).format(t=sql.Identifier(schema, "strongbox_sessions")),
-                         params)
+            conn.execute(sql.SQL(template).format(
+                t=sql.Identifier(schema, "strongbox_sessions"),
+                leases=sql.Identifier(schema, "strongbox_sessions_leases")), params)
 
         yield store, run
         conn.close()
@@ -208,6 +246,19 @@ def test_postgres_a_nan_expiry_is_counted_expired_and_purged(pg: tuple[PostgresS
     assert store.stats(NOW) == StoreStats(live=1, expired=1)
     assert store.purge(NOW) == 1
     assert store.stats(NOW) == StoreStats(live=1, expired=0)
+
+
+@pytest.mark.parametrize("until", ["NaN", "Infinity"])
+def test_postgres_a_lease_that_never_ends_is_no_lease(
+    pg: tuple[PostgresStore, Any], until: str,
+) -> None:
+    """NaN sorts above every number, and infinity never comes: neither blocks."""
+    store, run = pg
+    key = secrets.token_hex(32)
+    run("INSERT INTO {leases} VALUES (%s, 'tok', %s)", key, until)
+    assert store.purge(NOW) == 0
+    run("INSERT INTO {leases} VALUES (%s, 'tok', %s)", key, until)  # purged: no conflict
+    assert_taken_over_like_no_lease(store, key)
 
 
 def test_postgres_missing_fields_in_a_table_made_without_constraints() -> None:
@@ -328,3 +379,17 @@ def test_redis_a_user_index_of_another_type_is_replaced(rd: tuple[RedisStore, re
     assert store.sessions_of(user, NOW) == [record]
     store.purge(NOW)  # cleans the indexes too
     assert store.sessions_of(user, NOW) == [record]
+
+
+@pytest.mark.parametrize("write", [
+    lambda c, k: c.hset(k, "token", "tok"), lambda c, k: c.rpush(k, "tok"),
+    lambda c, k: c.set(k, "tok"), lambda c, k: c.set(k, "soon tok"),
+    lambda c, k: c.set(k, "inf tok"), lambda c, k: c.set(k, "nan tok"),
+    lambda c, k: c.set(k, b"\xff\xfe tok"),
+], ids=["hash", "list", "no-end", "end-not-a-number", "infinite", "nan", "not-utf8"])
+def test_redis_lease_key_that_is_no_lease(rd: tuple[RedisStore, redis.Redis], write: Any) -> None:
+    store, client = rd
+    key = secrets.token_hex(32)
+    write(client, f"{store.prefix}l:{key}")
+    assert_taken_over_like_no_lease(store, key)
+    assert client.type(f"{store.prefix}l:{key}") == b"none"

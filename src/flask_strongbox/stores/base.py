@@ -8,6 +8,7 @@ every store by construction and a new store is one file.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -107,6 +108,15 @@ def readable(rows: Iterable[Sequence[Any]]) -> list[Record]:
     return records
 
 
+def check_lease(until: float, now: float) -> None:
+    """Refuse a lease that would end at or before ``now``, or never.
+
+    :raises ValueError: naming the rule, for :meth:`Store.lock`'s callers.
+    """
+    if not (math.isfinite(now) and now < until < math.inf):
+        raise ValueError("a lease must end at a finite time after now (until > now)")
+
+
 @dataclass(frozen=True, slots=True)
 class StoreStats:
     """Counts of records in a store at one moment."""
@@ -128,6 +138,10 @@ class Store(Protocol):
     :class:`~flask_strongbox.UnreadableRecord`, listings pass over it,
     :meth:`purge` removes it if it can never expire, writes over it return
     ``False`` or replace it, and :meth:`delete` removes it.
+
+    Beside each record a store keeps an optional lease (:meth:`lock`,
+    :meth:`unlock`): a token and an end time that serialise the requests of
+    one session, for exclusive sessions.
     """
 
     #: A short name for logs and ``flask sessions stats``, e.g. ``"sqlite"``.
@@ -186,12 +200,52 @@ class Store(Protocol):
         """Remove every record whose ``user_hash`` is ``user_hash`` except the
         one under ``keep``; return the removed keys."""
 
+    def lock(self, key: str, token: str, until: float, now: float) -> bool:
+        """Take the lease on the session under ``key`` for ``token`` until
+        ``until``, if nobody holds it or the holder's lease ended by ``now``
+        (its ``until <= now``). ``True`` if this call took it. Taking it again
+        with the same token while held renews it to ``until``.
+
+        The lease is kept apart from the record: it may exist while the record
+        does not (a first write), and :meth:`delete` leaves it. A lease that
+        ended never blocks anyone, and something unreadable where a lease
+        belongs counts as no lease and is overwritten. Ended leases are
+        forgotten by :meth:`purge`, or by the server itself in a store that
+        expires records itself.
+
+        :param key: the session's store key.
+        :param token: random URL-safe text the caller made for this lease.
+        :param until: when the lease ends, Unix seconds.
+        :param now: the caller's time, Unix seconds.
+        :raises ValueError: if ``until`` is not a finite time after ``now``.
+
+        .. versionadded:: 0.2
+        """
+
+    def unlock(self, key: str, token: str) -> bool:
+        """Release the lease on ``key`` if ``token`` holds it; ``True`` if this
+        call released it. Once another token has taken the lease, ``False``
+        and no change: a holder whose lease ran out can never release its
+        successor's. For a lease that ended and that nobody took since, the
+        answer may be either (a store that expires leases itself may have
+        forgotten it already); the lease is free afterwards in both cases.
+
+        .. versionadded:: 0.2
+        """
+
     def purge(self, now: float, limit: int = 500) -> int:
         """Remove up to ``limit`` records that expired before ``now``, or whose
-        expiry is not a number; how many were removed."""
+        expiry is not a number; how many were removed. Leases that ended by
+        ``now`` go too, up to ``limit`` of them and not counted (a store that
+        expires records itself leaves them to its server).
+
+        .. versionchanged:: 0.2
+            Ended leases are removed too.
+        """
 
     def stats(self, now: float) -> StoreStats:
-        """How many records are live and how many are left for :meth:`purge`."""
+        """How many records are live and how many are left for :meth:`purge`
+        (leases are not counted)."""
 
     def close(self) -> None:
         """Release connections. The store may be used again afterwards."""

@@ -9,11 +9,12 @@ import threading
 from dataclasses import replace as _with
 from typing import Any
 
-from .base import Record, StoreStats
+from .base import Record, StoreStats, check_lease
 
 
 class MemoryStore:
-    """Keeps records in a dict behind a lock; selected with ``memory://``."""
+    """Keeps records, and leases apart from them, in dicts behind a lock;
+    selected with ``memory://``."""
 
     name = "memory"
     #: Expired records stay until purged: the session layer purges as it writes.
@@ -21,6 +22,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._records: dict[str, Record] = {}
+        self._leases: dict[str, tuple[str, float]] = {}  # key: (token, until)
         self._lock = threading.Lock()
 
     @classmethod
@@ -82,11 +84,33 @@ class MemoryStore:
                 del self._records[key]
         return doomed
 
+    def lock(self, key: str, token: str, until: float, now: float) -> bool:
+        check_lease(until, now)
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is not None and lease[0] != token and lease[1] > now:
+                return False
+            self._leases[key] = (token, until)
+            return True
+
+    def unlock(self, key: str, token: str) -> bool:
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None or lease[0] != token:
+                return False
+            del self._leases[key]
+            return True
+
     def purge(self, now: float, limit: int = 500) -> int:
+        """Remove up to ``limit`` expired records, and up to ``limit`` ended
+        leases; the number of records removed."""
         with self._lock:
             doomed = [k for k, r in self._records.items() if not r.is_live(now)][:limit]
             for key in doomed:
                 del self._records[key]
+            ended = [k for k, (_, until) in self._leases.items() if until <= now][:limit]
+            for key in ended:
+                del self._leases[key]
         return len(doomed)
 
     def stats(self, now: float) -> StoreStats:

@@ -17,10 +17,11 @@ from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import PoolTimeout
 
+from ..audit import logger
 from ..errors import StoreUnavailable
-from .base import Record, StoreStats, readable
+from .base import Record, StoreStats, check_lease, readable
 from .postgres_pool import GRACE, Connections
-from .postgres_schema import SCHEMA_VERSION, Layout
+from .postgres_schema import LEASES, SCHEMA_VERSION, Layout
 from .postgres_schema import Connection as _Connection
 from .watchdog import Watch
 
@@ -31,9 +32,14 @@ _DDL_SECONDS = 10.0
 class PostgresStore:
     """Records in a PostgreSQL table; selected with ``postgresql://...``.
 
-    Nothing connects until the first operation. The table, its indexes and a
-    ``<table>_meta`` table holding the schema version are created then if they
-    are missing (or up front with :meth:`init_db`); nothing is ever dropped.
+    Nothing connects until the first operation. The table, its indexes, a
+    ``<table>_leases`` table and a ``<table>_meta`` table holding the schema
+    version are created then if they are missing (or up front with
+    :meth:`init_db`); nothing is ever dropped. A table made by 0.1 gets its
+    lease table then too; if the database user may not create it, sessions
+    work on and only ``lock()`` and ``unlock()`` raise
+    :class:`~flask_strongbox.StoreUnavailable`, saying to run
+    ``flask sessions init-db``, until it exists.
 
     :param conninfo: a libpq connection string or ``postgresql://`` URL.
     :param table: the table name (letters, digits and underscores).
@@ -50,6 +56,9 @@ class PostgresStore:
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
         ``connect_timeout`` bounds every statement and lock wait too.
+
+    .. versionchanged:: 0.2
+        Schema version 2: the ``<table>_leases`` table.
     """
 
     name = "postgres"
@@ -77,6 +86,7 @@ class PostgresStore:
         self._connections = Connections(conninfo, params, pool, connect_timeout, self._unavailable)
         self._connections.name = f"strongbox-{table}"
         self._ready = False
+        self._leases_missing = False  # a version 1 table this user could not upgrade
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 5.0, **options: Any) -> PostgresStore:
@@ -96,11 +106,16 @@ class PostgresStore:
 
     # -- connections ---------------------------------------------------------
 
-    def _execute(self, template: str, params: Sequence[object]) -> tuple[int, list[Any]]:
-        """Run one statement; return its row count and rows."""
+    def _execute(
+        self, template: str, params: Sequence[object], *, leases: bool = False,
+    ) -> tuple[int, list[Any]]:
+        """Run one statement (on the lease table, if ``leases``); return its
+        row count and rows."""
         with self._connections.connection() as conn:
             if not self._ready:
                 self._prepare(conn)
+            if leases and self._leases_missing:
+                self._check_leases(conn)
             cursor = conn.execute(self._layout.sql(template), params)
             return cursor.rowcount, cursor.fetchall() if cursor.description else []
 
@@ -128,9 +143,10 @@ class PostgresStore:
     # -- schema --------------------------------------------------------------
 
     def init_db(self) -> None:
-        """Create the schema (if named), table, indexes and schema version if
-        missing. Safe to run again; existing rows and other tables are left
-        alone. Backs ``flask sessions init-db``.
+        """Create the schema (if named), tables, indexes and schema version if
+        missing, and bring a table made by an older release up to date (0.1:
+        add the lease table). Safe to run again; existing rows and other
+        tables are left alone. Backs ``flask sessions init-db``.
         """
         with self._connections.connection(_DDL_SECONDS + GRACE) as conn:
             self._layout.create(conn, _DDL_SECONDS)
@@ -140,13 +156,28 @@ class PostgresStore:
         version = self._layout.version(conn)
         if version is None:
             self._layout.create(conn, self.connect_timeout)
-            version = SCHEMA_VERSION
-        if version > SCHEMA_VERSION:
+        elif version > SCHEMA_VERSION:
             raise StoreUnavailable(self.name, (
                 f"table {self._layout.qualified} has schema version {version}, made by a newer "
                 f"flask-strongbox; this one knows version {SCHEMA_VERSION}, upgrade it"
             ))
+        elif version < SCHEMA_VERSION:
+            self._upgrade(conn)
         self._ready = True
+
+    def _upgrade(self, conn: _Connection) -> None:
+        """Add what an older release's tables lack. An app user who may not
+        create tables keeps its sessions working; only leases wait."""
+        try:
+            self._layout.create(conn, self.connect_timeout)
+        except errors.InsufficientPrivilege:
+            self._leases_missing = True
+            logger.warning("%s store: %s", self.name, self._layout.missing_leases())
+
+    def _check_leases(self, conn: _Connection) -> None:
+        if not self._layout.has_leases(conn):
+            raise StoreUnavailable(self.name, self._layout.missing_leases())
+        self._leases_missing = False  # init-db has run since
 
     # -- the store protocol --------------------------------------------------
 
@@ -201,7 +232,18 @@ class PostgresStore:
         )
         return [row[0] for row in rows]
 
+    def lock(self, key: str, token: str, until: float, now: float) -> bool:
+        check_lease(until, now)
+        count, _ = self._execute(LEASES.lock, (key, token, until, now), leases=True)
+        return count == 1
+
+    def unlock(self, key: str, token: str) -> bool:
+        count, _ = self._execute(LEASES.unlock, (key, token), leases=True)
+        return count == 1
+
     def purge(self, now: float, limit: int = 500) -> int:
+        """Remove up to ``limit`` expired records and up to ``limit`` ended
+        leases, each in one statement; the number of records removed."""
         # Small batches, and rows locked by a request are skipped rather than
         # waited for, so requests never queue behind a purge. A NaN expiry (the
         # one unreadable value the column's type allows) never compares as
@@ -211,6 +253,8 @@ class PostgresStore:
             "WHERE expires <= %s OR expires = 'NaN' LIMIT %s FOR UPDATE SKIP LOCKED)",
             (now, limit),
         )
+        if not self._leases_missing:
+            self._execute(LEASES.purge, (now, limit))
         return count
 
     def stats(self, now: float) -> StoreStats:

@@ -1,5 +1,9 @@
 """The PostgreSQL store's tables: where they are, the SQL naming them, and
-creating them once, safely beside other processes doing the same."""
+creating them once, safely beside other processes doing the same.
+
+Schema versions: 1 (0.1) has the sessions and ``<table>_meta`` tables; 2 adds
+``<table>_leases``. Creating brings a version 1 database to version 2.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-SCHEMA_VERSION = 1
+from .leases_sql import POSTGRES
+
+SCHEMA_VERSION = 2
+#: The lease statements; ``{leases}`` is left for :meth:`Layout.sql` to quote.
+LEASES = POSTGRES.naming("{leases}")
 Connection = psycopg.Connection[tuple[Any, ...]]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COLUMNS = 'key, blob, version, created, last_seen, expires, absolute_expires, "user", info'
@@ -29,19 +37,21 @@ _DDL = (
     )""",
     "CREATE INDEX IF NOT EXISTS {expires_index} ON {t} (expires)",
     'CREATE INDEX IF NOT EXISTS {user_index} ON {t} ("user") WHERE "user" IS NOT NULL',
+    LEASES.create,
     "CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value text NOT NULL)",
 )
 
 
 class Layout:
     """The records table ``table`` (in ``schema``, or wherever ``search_path``
-    finds it) and its ``<table>_meta`` table holding the schema version.
+    finds it), its ``<table>_leases`` table and its ``<table>_meta`` table
+    holding the schema version.
 
     :raises ValueError: if a name is not letters, digits and underscores.
     """
 
     def __init__(self, table: str, schema: str | None) -> None:
-        # 50 leaves room for "<table>_expires" and "<table>_meta_pkey" in 63 bytes.
+        # 50 leaves room for "<table>_expires" and "<table>_leases_pkey" in 63 bytes.
         _check_name("table", table, 50)
         if schema is not None:
             _check_name("schema", schema, 63)
@@ -49,15 +59,20 @@ class Layout:
         self.qualified = f"{schema}.{table}" if schema else table
 
     def sql(self, template: str) -> sql.Composed:
-        """``template`` with ``{columns}``, ``{t}``, ``{meta}`` and the index
-        names filled in, quoted as identifiers."""
+        """``template`` with ``{columns}``, ``{t}``, ``{leases}``, ``{meta}``
+        and the index names filled in, quoted as identifiers."""
         return sql.SQL(template).format(
             columns=sql.SQL(_COLUMNS),
             t=sql.Identifier(*filter(None, (self.schema, self.table))),
-            meta=sql.Identifier(*filter(None, (self.schema, f"{self.table}_meta"))),
+            leases=self.identifier("leases"),
+            meta=self.identifier("meta"),
             expires_index=sql.Identifier(f"{self.table}_expires"),
             user_index=sql.Identifier(f"{self.table}_user"),
         )
+
+    def identifier(self, suffix: str) -> psycopg.sql.Identifier:
+        """The table ``<table>_<suffix>``, beside the records table."""
+        return sql.Identifier(*filter(None, (self.schema, f"{self.table}_{suffix}")))
 
     def version(self, conn: Connection) -> int | None:
         """The schema version the tables hold; ``None`` if they are missing."""
@@ -89,8 +104,25 @@ class Layout:
             for statement in _DDL:
                 conn.execute(self.sql(statement))
             conn.execute(self.sql(
-                "INSERT INTO {meta} (name, value) VALUES ('schema_version', %s) "
-                "ON CONFLICT (name) DO NOTHING"), [str(SCHEMA_VERSION)])
+                "INSERT INTO {meta} AS found (name, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value "
+                "WHERE found.value::int < %s"), [str(SCHEMA_VERSION), SCHEMA_VERSION])
+
+    def missing_leases(self) -> str:
+        """What to do about a version 1 table whose user could not add leases."""
+        table = self.qualified
+        return (
+            f"table {table} has schema version 1 and no {table}_leases table, which exclusive "
+            "sessions need, and this database user may not create it; run `flask sessions "
+            f"init-db` as the table's owner, then grant SELECT, INSERT, UPDATE, DELETE ON "
+            f"{table}_leases to the app's user"
+        )
+
+    def has_leases(self, conn: Connection) -> bool:
+        """Whether the lease table exists (a version 1 database lacks it)."""
+        name = self.sql("{leases}").as_string(conn)
+        found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
+        return bool(found and found[0])
 
 
 def _check_name(what: str, name: str, max_length: int) -> None:

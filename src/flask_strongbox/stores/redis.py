@@ -6,21 +6,21 @@ and safe on Cluster without hash tags. A sorted set per user, ``{prefix}u:{user}
 lists that user's record keys, scored by record version. It is a hint, not the
 truth: readers check each member against the record's own ``user`` field and
 drop stale ones, so records that expire or are evicted never leave it wrong.
+A session's lease is one string, ``{prefix}l:{key}``, that the server expires
+when the lease ends: taken and renewed by one script, released by another
+that deletes it only for the token holding it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any, NamedTuple
 
 from ..errors import UnreadableRecord
-from .base import Record, StoreStats
+from .base import Record, StoreStats, check_lease
 from .redis_client import Server, wrong_type
 from .redis_records import decode, encode, num, number, text, ttl_ms
 from .redis_urls import Client, LazyClient, client_factory, redact
-
-_BATCH = 500
 
 
 class Listing(NamedTuple):
@@ -87,6 +87,9 @@ class RedisStore:
 
     def _index_key(self, user: str) -> str:
         return f"{self.prefix}u:{user}"
+
+    def _lease_key(self, key: str) -> str:
+        return f"{self.prefix}l:{key}"
 
     def _follow(self, old: list[Any] | None, written: Listing, until: float, now: float) -> None:
         """After a write over ``old`` (user, expires, absolute_expires, version;
@@ -169,15 +172,24 @@ class RedisStore:
         self._drop(user, done)
         return removed
 
+    def lock(self, key: str, token: str, until: float, now: float) -> bool:
+        check_lease(until, now)
+        ttl = ttl_ms(until, now)
+        return bool(self._run("lock", self._lease_key(key), token, num(until), num(now), ttl))
+
+    def unlock(self, key: str, token: str) -> bool:
+        return bool(self._run("unlock", self._lease_key(key), token))
+
     def purge(self, now: float, limit: int = 500) -> int:
         """Remove up to ``limit`` records that expired before ``now`` but are
         still held, then drop stale members from the user indexes. This scans
         the whole key space (``SCAN``, never ``KEYS``): run it from a scheduled
-        job, not on the request path; the server expires records by itself.
+        job, not on the request path; the server expires records by itself,
+        and leases too (they are left to it here).
         """
         removed = 0
-        for batch in self._scan("s:"):
-            for raw, expires in zip(batch, self._hget_all(batch, "expires"), strict=True):
+        for batch in self._server.scan(self.prefix + "s:"):
+            for raw, expires in zip(batch, self._server.hget_all(batch, "expires"), strict=True):
                 # Not a number (another type, a field missing or garbled): not
                 # a record, so removed too; the script decides under the key.
                 found = number(expires)
@@ -185,16 +197,16 @@ class RedisStore:
                     removed += self._run("delete_expired", raw, num(now))
             if removed >= limit:
                 break
-        for batch in self._scan("u:"):
+        for batch in self._server.scan(self.prefix + "u:"):
             self._clean_indexes(batch)
         return removed
 
     def stats(self, now: float) -> StoreStats:
         live = expired = 0
-        for batch in self._scan("s:"):
+        for batch in self._server.scan(self.prefix + "s:"):
             # A key that expired between the scan and the read gives None; one
             # whose expiry is not a number is counted expired, as purge takes it.
-            for found in self._hget_all(batch, "expires"):
+            for found in self._server.hget_all(batch, "expires"):
                 if found is not None:
                     expires = number(found)
                     live += expires is not None and expires > now
@@ -245,7 +257,7 @@ class RedisStore:
             lists = pipe.execute(raise_on_error=False)
         members = [(i, m, s) for i, found in zip(indexes, lists, strict=True)
                    if isinstance(found, list) for m, s in found]
-        owners = self._hget_all([self._record_key(m.decode()) for _, m, _ in members], "user")
+        owners = self._server.hget_all([self._record_key(m.decode()) for _, m, _ in members], "user")
         cut, stale = len(self.prefix) + 2, dict[str, list[tuple[bytes, float]]]()
         for (index, member, score), owner in zip(members, owners, strict=True):
             if owner != index[cut:]:
@@ -257,25 +269,3 @@ class RedisStore:
         if members:
             pairs = [x for member, score in members for x in (member, repr(score))]
             self._run("index_drop", self._index_key(user), *pairs)
-
-    def _scan(self, kind: str) -> Iterator[list[bytes]]:
-        """Batches of keys of one kind (``s:`` or ``u:``); on Cluster, from every primary."""
-        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix + kind) + "*"
-        batch: list[bytes] = []
-        with self._guard() as client:
-            for raw in client.scan_iter(match=pattern, count=_BATCH):
-                batch.append(raw)
-                if len(batch) == _BATCH:
-                    yield batch
-                    batch = []
-        if batch:
-            yield batch
-
-    def _hget_all(self, keys: list[bytes] | list[str], field: str) -> list[Any]:
-        """``field`` of each hash: bytes, ``None`` where the key or field is
-        missing, or the error for a key that holds another type."""
-        with self._guard() as client:
-            pipe = client.pipeline(transaction=False)
-            for key in keys:
-                pipe.hget(key, field)
-            return list(pipe.execute(raise_on_error=False))

@@ -29,7 +29,8 @@ HINTS = {
     "TimeoutError": "the server did not answer in time; check it is up and not overloaded",
     "ConnectionError": "cannot connect; check the server is running and reachable",
 }
-
+#: Keys per ``SCAN`` step and per pipelined batch.
+_BATCH = 500
 
 
 class Server:
@@ -73,6 +74,29 @@ class Server:
             if script not in self._scripts:
                 self._scripts[script] = client.register_script(SCRIPTS[script])
             return self._scripts[script](keys=[key], args=args)
+
+    def scan(self, prefix: str) -> Iterator[list[bytes]]:
+        """Batches of the keys that start with ``prefix``; on Cluster, from
+        every primary. This walks the whole key space (``SCAN``, never ``KEYS``)."""
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        batch: list[bytes] = []
+        with self.guard() as client:
+            for raw in client.scan_iter(match=pattern, count=_BATCH):
+                batch.append(raw)
+                if len(batch) == _BATCH:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    def hget_all(self, keys: list[bytes] | list[str], field: str) -> list[Any]:
+        """``field`` of each hash: bytes, ``None`` where the key or field is
+        missing, or the error for a key that holds another type."""
+        with self.guard() as client:
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hget(key, field)
+            return list(pipe.execute(raise_on_error=False))
 
     def close(self) -> None:
         client = self._client

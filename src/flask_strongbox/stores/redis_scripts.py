@@ -87,10 +87,36 @@ end
 return removed
 """
 
+# A lease is the string "<until> <token>" under a key of its own, which the
+# server expires at until; until is also compared with the caller's now, as a
+# record's expiry is. Anything else under the key (another type, no token, an
+# end that is not a finite number) is no lease and is overwritten.
+# ARGV: token, until, now, ttl ms.
+_LOCK = """
+if redis.call('TYPE', KEYS[1]).ok == 'string' then
+  local ends, holder = string.match(redis.call('GET', KEYS[1]), '^(%S+) (.*)$')
+  ends = number(ends)
+  if holder ~= ARGV[1] and ends and ends > tonumber(ARGV[3]) and ends < math.huge then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2] .. ' ' .. ARGV[1], 'PX', ARGV[4])
+return 1
+"""
+# Compare-and-delete: only the token holding the lease releases it. ARGV: token.
+_UNLOCK = """
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end
+if string.match(redis.call('GET', KEYS[1]), '^%S+ (.*)$') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 #: Every script by name, each with the prelude.
 SCRIPTS = {
     name: _PRELUDE + body for name, body in {
         "create": _CREATE, "replace": _REPLACE, "touch": _TOUCH, "delete_owned": _DELETE_IF_OWNED,
         "delete_expired": _DELETE_IF_EXPIRED, "index_add": _INDEX_ADD, "index_drop": _INDEX_DROP,
+        "lock": _LOCK, "unlock": _UNLOCK,
     }.items()
 }

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreUnavailable
-from .base import Record, StoreStats, readable
+from .base import Record, StoreStats, check_lease, readable
+from .leases_sql import SQLITE as LEASES
 from .sqlite_pool import ConnectionPool
+from .sqlite_schema import SchemaError, prepare
 
-SCHEMA_VERSION = 1
 _COLUMNS = "key, blob, version, created, last_seen, expires, absolute_expires, user, info"
 
 
@@ -56,6 +57,7 @@ class SQLiteStore:
         self.busy_timeout = busy_timeout
         self._file = os.path.abspath(self.path)
         self._pool = ConnectionPool(self._connect, pool_size)
+        self._leases_sql = LEASES.naming(f"{table}_leases")
         self._lock = threading.Lock()
         # (st_dev, st_ino) of the file this store serves, once it has opened it;
         # kept across close() and forks: the store never moves to another file.
@@ -81,8 +83,9 @@ class SQLiteStore:
         return f"<SQLiteStore {str(self.path)!r}>"
 
     def init_db(self) -> None:
-        """Create the file (mode 0600), the table and its indexes now rather
-        than on first use. Safe to run again."""
+        """Create the file (mode 0600), the tables and indexes now rather
+        than on first use, or add what a file made by an older release lacks
+        (0.1: the lease table). Safe to run again."""
         self._run("SELECT 1", ())
 
     # -- connections ---------------------------------------------------------
@@ -156,27 +159,10 @@ class SQLiteStore:
             )
 
     def _init_schema(self, conn: sqlite3.Connection) -> None:
-        t = self.table
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(f"""
-                CREATE TABLE IF NOT EXISTS {t} (
-                    key TEXT NOT NULL UNIQUE,
-                    blob BLOB NOT NULL,
-                    version INTEGER NOT NULL,
-                    created REAL NOT NULL,
-                    last_seen REAL NOT NULL,
-                    expires REAL NOT NULL,
-                    absolute_expires REAL NOT NULL,
-                    user TEXT,
-                    info BLOB
-                );
-                CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires);
-                CREATE INDEX IF NOT EXISTS {t}_user ON {t} (user) WHERE user IS NOT NULL;
-                CREATE TABLE IF NOT EXISTS {t}_meta (name TEXT PRIMARY KEY, value TEXT);
-                INSERT OR IGNORE INTO {t}_meta VALUES ('schema_version', '{SCHEMA_VERSION}');
-            """)  # noqa: S608 - the table name is checked to be an identifier
-        except sqlite3.Error as exc:
+            prepare(conn, self.table)
+        except (sqlite3.Error, SchemaError) as exc:
             raise self._unavailable(str(exc)) from exc
 
     def _write(self, sql: str, params: Sequence[object]) -> tuple[int, list[Any]]:
@@ -250,7 +236,18 @@ class SQLiteStore:
         )
         return [key for key, in rows if isinstance(key, str)]
 
+    def lock(self, key: str, token: str, until: float, now: float) -> bool:
+        check_lease(until, now)
+        count, _ = self._write(self._leases_sql.lock, (key, token, until, now))
+        return count == 1
+
+    def unlock(self, key: str, token: str) -> bool:
+        count, _ = self._write(self._leases_sql.unlock, (key, token))
+        return count == 1
+
     def purge(self, now: float, limit: int = 500) -> int:
+        """Remove up to ``limit`` expired records and up to ``limit`` ended
+        leases, each in one statement; the number of records removed."""
         # Small batches keep each write lock short, so requests never queue behind a purge.
         # Text and blobs sort after every number, so ``expires >= ''`` is an expiry
         # that is not a number (an unreadable record), found through the same index.
@@ -259,6 +256,7 @@ class SQLiteStore:
             f"(SELECT rowid FROM {self.table} WHERE expires <= ? OR expires >= '' LIMIT ?)",
             (now, limit),
         )
+        self._write(self._leases_sql.purge, (now, limit))
         return count
 
     def stats(self, now: float) -> StoreStats:
