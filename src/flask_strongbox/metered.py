@@ -66,9 +66,10 @@ class MeteredStore:
     @classmethod
     def from_url(cls, url: str, *, meter: Meter | None = None, **options: Any) -> MeteredStore:
         """The store a ``STRONGBOX_STORE`` URL names, metered by ``meter``.
-        ``options`` are those of :func:`~flask_strongbox.stores.store_from_url`
-        (``table``, ``prefix``, ``timeout``, ``base_dir``); a missing one takes
-        the setting's default.
+        ``options`` are those the URL's store takes of ``table``, ``prefix``,
+        ``timeout`` and ``base_dir`` (as from ``STRONGBOX_TABLE``,
+        ``STRONGBOX_KEY_PREFIX``, ``STRONGBOX_STORE_TIMEOUT`` and the instance
+        folder); a missing one takes the setting's default.
 
         :raises TypeError: without ``meter``.
         :raises ConfigurationError: for a URL no store takes.
