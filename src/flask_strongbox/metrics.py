@@ -94,7 +94,6 @@ class StrongboxMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
         self.sessions = {
             event: Counter(f"strongbox_sessions_{event}", doc, registry=registry)
             for event, (_, doc) in _LIFECYCLE.items()
