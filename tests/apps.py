@@ -61,11 +61,12 @@ def sync() -> None:
         point.wait()
 
 
-def make_app(store: Store, clock: Any = None, *, secret: str = SECRET, **config: Any) -> Flask:
+def make_app(store: Store, clock: Any = None, *, secret: str = SECRET, metrics: Any = None,
+             **config: Any) -> Flask:
     app = Flask(__name__)
     app.secret_key = secret
     app.config.update({"TESTING": True, **config})
-    box = Strongbox(app, store=store, clock=clock)
+    box = Strongbox(app, store=store, clock=clock, metrics=metrics)
     app.extensions["strongbox_extension"] = box
 
     @app.route("/set/<key>/<value>")

@@ -21,6 +21,7 @@ from .errors import (
     UnreadableRecord,
 )
 from .extension import SessionInfo, Strongbox
+from .health import Health
 from .interface import StrongboxSessionInterface
 from .session import StrongboxSession
 from .settings import Settings
@@ -33,6 +34,7 @@ session = cast(StrongboxSession, flask.session)
 
 __all__ = [
     "ConfigurationError",
+    "Health",
     "MemoryStore",
     "Record",
     "SQLiteStore",

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, has_request_context
 from flask.globals import request_ctx
@@ -15,12 +15,16 @@ from . import devices, signals, users
 from .audit import logger
 from .engine import Engine, Events
 from .errors import ConfigurationError, StoreUnavailable
+from .health import Health, check
 from .interface import StrongboxSessionInterface, strongbox_of
 from .keys import Keyring
 from .session import StrongboxSession
 from .settings import Settings
 from .stores import is_network_url, store_from_url
 from .stores.base import Record, Store
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 DEFAULT_FILE = "strongbox-sessions.sqlite3"
 _ANY_USER: Any = object()
@@ -56,21 +60,28 @@ class Strongbox:
     :param store: a store object, overriding ``STRONGBOX_STORE``.
     :param clock: a callable returning Unix seconds, overriding
         ``STRONGBOX_CLOCK``; tests pass one to move time.
+    :param metrics: a ``prometheus_client`` registry: turns metrics on (as
+        ``STRONGBOX_METRICS`` does) and registers them there.
+
+    .. versionchanged:: 0.2
+        The ``metrics`` parameter.
     """
 
     def __init__(
         self, app: Flask | None = None, *, store: Store | None = None,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] | None = None, metrics: CollectorRegistry | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._registry = metrics
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
         """Read the settings once and install the session interface."""
         settings = Settings.from_config(app.config, store=self._store, clock=self._clock)
-        interface = StrongboxSessionInterface(Engine(settings, _build_store(app, settings)))
+        store = _metered(app, settings, self._registry, _build_store(app, settings))
+        interface = StrongboxSessionInterface(Engine(settings, store))
         app.session_interface = interface
         app.extensions["strongbox"] = interface
         from .cli import sessions_command
@@ -93,6 +104,19 @@ class Strongbox:
             raise ConfigurationError(
                 "SECRET_KEY is not set; Strongbox needs it to sign and seal sessions"
             )
+
+    # -- health ----------------------------------------------------------------
+
+    def health(self) -> Health:
+        """Whether the current app's store answers a cheap read within
+        ``STRONGBOX_STORE_TIMEOUT``, for a readiness probe. Needs an app
+        context, not a ``SECRET_KEY``. An outage is ``ok=False`` with the
+        reason, never an exception.
+
+        .. versionadded:: 0.2
+        """
+        interface = strongbox_of(current_app)
+        return check(interface.store, interface.clock(), interface.settings.store_timeout)
 
     # -- per-user API ----------------------------------------------------------
 
@@ -144,6 +168,25 @@ def _build_store(app: Flask, settings: Settings) -> Store:
     if is_network_url(settings.store):
         _probe(store, settings)
     return store
+
+
+def _metered(app: Flask, settings: Settings, registry: CollectorRegistry | None, store: Store) -> Store:
+    """``store``, timed and counted, if metrics are on; the app's signals
+    counted too."""
+    if registry is None and not settings.metrics:
+        return store
+    try:
+        from .metrics import metrics_for
+    except ImportError as exc:
+        raise ConfigurationError(
+            "STRONGBOX_METRICS needs the metrics extra: pip install 'flask-strongbox[metrics]' "
+            f"(module {exc.name!r} cannot be imported)"
+        ) from None
+    from .metered import MeteredStore
+
+    metrics = metrics_for(registry)
+    metrics.connect(app)
+    return MeteredStore(store, metrics)
 
 
 def _probe(store: Store, settings: Settings) -> None:

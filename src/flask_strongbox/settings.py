@@ -59,6 +59,11 @@ class Settings:
     retry_after: int = 2
     #: Zero-argument callable returning Unix seconds; tests move time with it.
     clock: Callable[[], float] = time.time
+    #: Count session events and time store calls as Prometheus metrics, on
+    #: ``prometheus_client``'s default registry (the ``metrics`` extra);
+    #: ``Strongbox(app, metrics=registry)`` names another registry. See
+    #: :doc:`monitoring`.
+    metrics: bool = False
 
     def __repr__(self) -> str:
         # A store URL may carry a password: show where, never who or how.

@@ -29,3 +29,9 @@ session_revoked = _signals.signal("strongbox.session-revoked")
 session_expired = _signals.signal("strongbox.session-expired")
 #: A cookie or a stored blob was refused: malformed, forged or tampered.
 session_rejected = _signals.signal("strongbox.session-rejected")
+#: A save could not merge concurrent changes and answered 503
+#: (:class:`~flask_strongbox.SaveConflict`); nothing was saved, and the
+#: client's cookie was left alone.
+#:
+#: .. versionadded:: 0.2
+session_conflict = _signals.signal("strongbox.session-conflict")

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
-from . import account, auth
+from . import account, auth, monitoring
 from .extensions import strongbox
 from .protection import add_security_headers, refuse_cross_site_requests
 from .secret_key import MissingSecretKey, configure_secret_key
@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     # The only form field is a short name; anything bigger is refused with 413.
     "MAX_CONTENT_LENGTH": 16 * 1024,
     "GENERATE_SECRET_KEY": False,
+    # /healthz and /metrics (see monitoring.py), with STRONGBOX_METRICS.
+    "MONITORING_ENDPOINTS": False,
 }
 
 
@@ -52,6 +54,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config is not None:
         app.config.from_mapping(config)
     configure_secret_key(app)
+    if app.config["MONITORING_ENDPOINTS"]:
+        app.config.setdefault("STRONGBOX_METRICS", True)
 
     strongbox.init_app(app)
     # First of the before-request hooks: a refused request never reaches the session.
@@ -59,6 +63,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(add_security_headers)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
+    if app.config["MONITORING_ENDPOINTS"]:
+        app.register_blueprint(monitoring.bp)
     app.add_url_rule("/", endpoint="index", view_func=index)
     app.register_error_handler(HTTPException, render_http_error)
     lifetime = describe_duration(app.permanent_session_lifetime)

@@ -61,9 +61,9 @@ def redirect_to_login() -> Response:
 @bp.before_app_request
 def load_logged_in_user() -> None:
     """Put the logged-in name, or ``None``, in ``g.user``."""
-    if request.endpoint == "static":
-        # A stylesheet never shows who is logged in: no store read, and no
-        # "Vary: Cookie" to keep it out of shared caches.
+    if request.endpoint == "static" or request.blueprint == "monitoring":
+        # A stylesheet or a probe never shows who is logged in: no store
+        # read, and no "Vary: Cookie" to keep it out of shared caches.
         g.user = None
         return
     g.user = session.get("user")
