@@ -55,7 +55,13 @@ nitpick_ignore = [
     # RedisStore(client), StrongboxSessionInterface.keyring().
     ("py:class", "Loaded"),
     ("py:class", "Client"),
+    ("py:class", "LazyClient"),
+    ("py:class", "flask_strongbox.engine.ops.T"),  # a TypeVar
     ("py:class", "flask_strongbox.keys.Keyring"),
+    ("py:class", "flask_strongbox.keys.KeySet"),
+    ("py:class", "Keyring"),  # the engine's annotations name the private key types
+    ("py:class", "RejectionLog"),
+    ("py:class", "NamedSignal"),  # blinker's, a string annotation
     # StrongboxSession.handle links SessionInfo.handle, but SessionInfo's fields are
     # documented as :param:, not as attributes.
     ("py:attr", "flask_strongbox.SessionInfo.handle"),

@@ -27,7 +27,7 @@ from .stores.base import Record, Store, StoreStats
 #: The store calls a meter hears of: the methods of the store protocol.
 Operation = Literal[
     "get", "create", "replace", "touch", "delete", "sessions_of", "delete_user", "purge", "stats",
-    "init_db", "close",
+    "init_db", "close", "lock", "unlock",
 ]
 OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 
@@ -64,16 +64,18 @@ class MeteredStore:
         self.expires_records_itself = store.expires_records_itself
 
     @classmethod
-    def from_url(cls, url: str, *, meter: Meter | None = None, **options: Any) -> MeteredStore:
+    def from_url(cls, url: str, **options: Any) -> MeteredStore:
         """The store a ``STRONGBOX_STORE`` URL names, metered by ``meter``.
         ``options`` are those the URL's store takes of ``table``, ``prefix``,
         ``timeout`` and ``base_dir`` (as from ``STRONGBOX_TABLE``,
         ``STRONGBOX_KEY_PREFIX``, ``STRONGBOX_STORE_TIMEOUT`` and the instance
         folder); a missing one takes the setting's default.
 
+        :param options: with ``meter``, the :class:`Meter` that hears of each call.
         :raises TypeError: without ``meter``.
         :raises ConfigurationError: for a URL no store takes.
         """
+        meter: Meter | None = options.pop("meter", None)
         if meter is None:
             raise TypeError("MeteredStore.from_url needs meter=, the Meter that hears of each call")
         return cls(store_from_url(url, ChainMap(options, _DEFAULT_OPTIONS)), meter)
@@ -124,3 +126,9 @@ class MeteredStore:
 
     def close(self) -> None:
         self._call("close", self.store.close)
+
+    def lock(self, key: str, token: str, until: float, now: float) -> bool:
+        return self._call("lock", self.store.lock, key, token, until, now)
+
+    def unlock(self, key: str, token: str) -> bool:
+        return self._call("unlock", self.store.unlock, key, token)
