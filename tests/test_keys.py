@@ -16,6 +16,7 @@ import pytest
 from flask import Flask, session
 
 from flask_strongbox import ConfigurationError, MemoryStore, Strongbox, ids, sealing
+from flask_strongbox.engine import tombstones
 from flask_strongbox.keys import Keyring, KeySet, derive
 from flask_strongbox.stores.base import Store
 
@@ -128,9 +129,15 @@ def test_next_write_moves_a_fallback_session_to_the_new_key(rotated: tuple[Targe
     assert record is not None and record.blob[1:5] == Keyring(SECRET).primary.kid
     with pytest.raises(sealing.InvalidSeal):
         sealing.unseal(Keyring(OLD_SECRET), record.blob, record.key)
-    # ... the data kept, and the old cookie no longer opens it.
+    # ... the data kept. The old cookie's other requests (other tabs) follow
+    # it for as long as the old id's tombstone lasts, and are handed the new
+    # cookie; after that the old cookie opens nothing.
     assert target.read(new_cookie) == data
+    followed = target.send("/read", f"session={old_cookie}")
+    assert followed.get_json() == data and set_cookie(followed) == new_cookie
+    target.clock.advance(tombstones.TOMBSTONE_SECONDS + 1)
     assert target.read(old_cookie) == {}
+    assert target.read(new_cookie) == data
 
 
 def test_new_sessions_use_the_primary_key_even_with_fallbacks(rotated: tuple[Target, str]) -> None:

@@ -145,7 +145,6 @@ def test_the_conflict_signal_is_counted() -> None:
     assert "0" * 64 not in text
 
 
-@pytest.mark.xfail(strict=True, reason="the engine sends session_conflict from the engine branch on")
 def test_a_save_that_cannot_merge_is_counted_as_a_conflict() -> None:
     """Two increments read n=0; the second to save is refused with 503 and
     counted."""

@@ -52,11 +52,30 @@ class SaveConflict(StoreUnavailable):
     asked to retry).
     """
 
-    def __init__(self, attempts: int, detail: str | None = None) -> None:
+    def __init__(self, attempts: int, detail: str | None = None, reason: str = "contention") -> None:
         super().__init__(
             "session", detail or f"save lost {attempts} compare-and-swap races in a row"
         )
         self.attempts = attempts
+        #: A short cause for signals and logs: ``"contention"``, ``"rotated
+        #: away"``, or the conflicting key, such as ``session['cart']['a']``.
+        self.reason = reason
+
+
+class SessionBusy(StoreUnavailable):
+    """An exclusive request waited ``STRONGBOX_EXCLUSIVE_WAIT`` for another
+    request of the same session to finish, in vain. Nothing was loaded or
+    saved; the client gets ``503`` with ``Retry-After`` and retries.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, waited: float) -> None:
+        super().__init__("session", (
+            f"another request of this session held it for {waited:g} s "
+            "(STRONGBOX_EXCLUSIVE_WAIT); nothing was loaded or saved"
+        ))
+        self.waited = waited
 
 
 class SessionTooLarge(StrongboxError, ValueError):

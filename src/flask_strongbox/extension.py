@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from flask import Flask, current_app, has_request_context
 from flask.globals import request_ctx
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 DEFAULT_FILE = "strongbox-sessions.sqlite3"
+_EXCLUSIVE = "_strongbox_exclusive"
+F = TypeVar("F", bound=Callable[..., Any])
 _ANY_USER: Any = object()
 
 
@@ -84,6 +86,8 @@ class Strongbox:
         interface = StrongboxSessionInterface(Engine(settings, store))
         app.session_interface = interface
         app.extensions["strongbox"] = interface
+        app.before_request(_exclusive_views)
+        app.teardown_request(_release_leases)
         from .cli import sessions_command
 
         if "sessions" not in app.cli.commands:
@@ -117,6 +121,34 @@ class Strongbox:
         """
         interface = strongbox_of(current_app)
         return check(interface.store, interface.clock(), interface.settings.store_timeout)
+
+    # -- exclusive sessions ----------------------------------------------------
+
+    @overload
+    def exclusive(self, view: F) -> F: ...
+    @overload
+    def exclusive(self, view: None = None) -> None: ...
+
+    def exclusive(self, view: F | None = None) -> F | None:
+        """Serialise the requests of one session: while one holds it, the
+        next waits until it has saved (up to ``STRONGBOX_EXCLUSIVE_WAIT``,
+        then 503 with ``Retry-After``). Requests of other sessions never wait.
+
+        As a decorator on a view, ``@strongbox.exclusive``; called with no
+        argument, as a ``before_request`` function, for every request it runs
+        for (``bp.before_request(strongbox.exclusive)``). ``STRONGBOX_EXCLUSIVE
+        = True`` makes every request that loads its session exclusive.
+
+        .. versionadded:: 0.2
+        """
+        if view is not None:
+            setattr(view, _EXCLUSIVE, True)
+            return view
+        session = request_ctx.session
+        if isinstance(session, StrongboxSession):
+            app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+            strongbox_of(app).make_exclusive(app, session)
+        return None
 
     # -- per-user API ----------------------------------------------------------
 
@@ -154,6 +186,23 @@ class Strongbox:
         for handle in removed:
             events.announce(signals.session_revoked, handle, "revoked with all of user")
         return len(removed)
+
+
+def _exclusive_views() -> None:
+    """Mark the request exclusive before anything loads its session, if its
+    view was decorated with ``@strongbox.exclusive``."""
+    view = current_app.view_functions.get(request_ctx.request.endpoint or "")
+    if view is not None and getattr(view, _EXCLUSIVE, False):
+        session = request_ctx.session
+        if isinstance(session, StrongboxSession):
+            app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+            strongbox_of(app).make_exclusive(app, session)
+
+
+def _release_leases(_error: BaseException | None) -> None:
+    session = request_ctx.session
+    if isinstance(session, StrongboxSession):
+        strongbox_of(current_app._get_current_object()).release(session)  # type: ignore[attr-defined]
 
 
 def _build_store(app: Flask, settings: Settings) -> Store:

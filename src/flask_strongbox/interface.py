@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Request, Response, has_request_context, request
 from flask.sessions import SessionInterface, SessionMixin
 
-from . import cookies
+from . import cookies, signals
 from .audit import logger
 from .engine import Context, Engine, Events, Lifetimes, Loaded
 from .engine.load import Verified
@@ -74,13 +74,14 @@ class StrongboxSessionInterface(SessionInterface):
             raise cached[1]
         return cached[1]
 
-    def context(self, app: Flask, keyring: Keyring) -> Context:
+    def context(self, app: Flask, keyring: Keyring, exclusive: bool = False) -> Context:
         """The request, as the engine needs it."""
-        wanted = self.engine.settings.device_hints and has_request_context()
+        settings = self.engine.settings
+        wanted = settings.device_hints and has_request_context()
         user_agent = request.headers.get("User-Agent") if wanted else None
         events = self.events(app, keyring)
         return Context(keyring, self._lifetimes_of(app), app.config["SESSION_REFRESH_EACH_REQUEST"],
-                       user_agent, events, self.engine.clock())
+                       user_agent, events, self.engine.clock(), exclusive or settings.exclusive)
 
     def _context_of(self, app: Flask, session: StrongboxSession) -> Context:
         if session.context is not None:
@@ -134,8 +135,20 @@ class StrongboxSessionInterface(SessionInterface):
     def _load(
         self, app: Flask, keyring: Keyring, cookie: Verified, session: StrongboxSession,
     ) -> tuple[dict[str, Any], Loaded]:
-        session.context = self.context(app, keyring)  # the save reuses it
+        session.context = self.context(app, keyring, session.exclusive)  # the save reuses it
         return self.engine.load(session.context, cookie)
+
+    def make_exclusive(self, app: Flask, session: StrongboxSession) -> None:
+        """Let this request hold its session alone (``@strongbox.exclusive``):
+        from its first load if it has not loaded yet, else from now on."""
+        if not session.loaded:
+            session.exclusive = True
+        elif not isinstance(session, RefusedSession):
+            self.engine.make_exclusive(self._context_of(app, session), session)
+
+    def release(self, session: StrongboxSession) -> None:
+        """Give back what an exclusive request still holds as it ends."""
+        self.engine.release(session)
 
     # -- save ------------------------------------------------------------------
 
@@ -158,6 +171,9 @@ class StrongboxSessionInterface(SessionInterface):
             exc.retry_after = self.engine.settings.retry_after
             if isinstance(exc, SaveConflict):
                 logger.warning("session not saved: %s", exc.detail)
+                handle = None if session.state is None else session.state.key
+                self.events(app, self.keyring(app)).announce(
+                    signals.session_conflict, handle, exc.reason, endpoint=request.endpoint)
             else:
                 logger.error("session not saved: %s", exc)
             cookies.become_error(app, response, exc)

@@ -45,6 +45,17 @@ class Settings:
     max_size: int = 64 * 1024
     #: Compare-and-swap attempts before a save gives up with a 503.
     save_attempts: int = 8
+    #: Serialise the requests of one session for every request that loads
+    #: it, as ``@strongbox.exclusive`` does for one view: the second waits
+    #: until the first has saved.
+    exclusive: bool = False
+    #: How long an exclusive request waits for the session before it
+    #: answers 503 with ``Retry-After`` (:class:`~flask_strongbox.SessionBusy`).
+    exclusive_wait: timedelta = timedelta(seconds=5)
+    #: How long an exclusive request holds its session at most: after that
+    #: the lease ends whether its holder crashed or is still running, and
+    #: the next request may take it.
+    exclusive_lease: timedelta = timedelta(seconds=10)
     #: Prefix of every key a Redis store writes.
     key_prefix: str = "strongbox:"
     #: Table name for SQL stores.

@@ -31,7 +31,10 @@ session_expired = _signals.signal("strongbox.session-expired")
 session_rejected = _signals.signal("strongbox.session-rejected")
 #: A save could not merge concurrent changes and answered 503
 #: (:class:`~flask_strongbox.SaveConflict`); nothing was saved, and the
-#: client's cookie was left alone.
+#: client's cookie was left alone. Also sent with ``endpoint``, the
+#: request's Flask endpoint: the routes that conflict often are the ones to
+#: mark ``@strongbox.exclusive``. ``reason`` is ``"contention"``, ``"rotated
+#: away"`` or the conflicting key, such as ``session['cart']['a']``.
 #:
 #: .. versionadded:: 0.2
 session_conflict = _signals.signal("strongbox.session-conflict")

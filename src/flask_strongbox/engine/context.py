@@ -26,6 +26,8 @@ class Context:
     :param user_agent: the ``User-Agent`` header, for device hints.
     :param events: where lifecycle events go.
     :param now: the request's time, Unix seconds.
+    :param exclusive: the request holds its session alone (a lease) from
+        its first load to its save.
     """
 
     keyring: Keyring
@@ -34,6 +36,7 @@ class Context:
     user_agent: str | None
     events: Events
     now: float
+    exclusive: bool = False
 
 
 @dataclass(frozen=True, slots=True)

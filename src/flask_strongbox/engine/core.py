@@ -7,6 +7,7 @@ the :class:`~flask_strongbox.engine.context.Outcome` onto its response.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from .. import serialization
@@ -16,10 +17,9 @@ from ..keys import Keyring
 from ..settings import Settings
 from ..stores.base import Store
 from ..users import identity_of
+from . import leases, ops
 from . import load as loading
-from . import ops
 from .activity import ActivityLog
-from .changes import is_immutable
 from .context import MARKERS, NOTHING, Context, Outcome, Save
 from .decide import Change, decide
 from .load import Verified
@@ -28,6 +28,13 @@ from .purge import Purger
 from .session import LazySession
 from .state import Loaded
 from .write import Writer
+
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def is_immutable(data: dict[str, Any]) -> bool:
+    """Whether every value is a scalar, so nothing can change in place."""
+    return _SCALARS.issuperset(map(type, dict.values(data)))
 
 
 class Engine:
@@ -75,7 +82,43 @@ class Engine:
 
     def save_steps(self, ctx: Context, session: LazySession) -> Steps[Outcome]:
         """:meth:`save`, as steps for another driver. ``session`` must be
-        loaded (or new)."""
+        loaded (or new). The leases of an exclusive request are given back,
+        saved or not."""
+        state = session.state
+        try:
+            outcome = yield from self._write(ctx, session)
+        except Exception:
+            if state is not None:
+                yield from leases.release(state)
+            raise
+        if state is not None and state.leases:
+            yield from leases.release(state)
+        return outcome
+
+    def make_exclusive(self, ctx: Context, session: LazySession) -> None:
+        """Hold an already loaded session alone from now on: take its lease
+        and, if the request changed nothing yet, load it again (another
+        request may have saved it meanwhile).
+
+        :raises SessionBusy: the lease stayed taken for ``STRONGBOX_EXCLUSIVE_WAIT``.
+        """
+        state = session.state
+        if state is None or state.leases:
+            return  # a new session (nobody else can hold it), or held already
+        if session.modified:
+            ops.run(leases.take(state, state.key, self.settings), self.store)
+            return
+        again = Verified(state.sid, state.keyset, state.marker)
+        steps = loading.load(replace(ctx, exclusive=True), again, self.settings)
+        session.reloaded(*ops.run(steps, self.store))
+
+    def release(self, session: LazySession) -> None:
+        """Give back the leases an exclusive request still holds (its save
+        never ran: the request failed first)."""
+        if session.state is not None and session.state.leases:
+            ops.run(leases.release(session.state), self.store)
+
+    def _write(self, ctx: Context, session: LazySession) -> Steps[Outcome]:
         data = session.data
         state = session.state
         if (
@@ -93,7 +136,7 @@ class Engine:
         change = Change(
             empty=empty, written=session.modified,
             content_changed=plaintext is not None and (loaded is None or plaintext != loaded.plaintext),
-            identity_changed=loaded is not None and identity != loaded.identity,
+            identity_changed=identity != (None if loaded is None else loaded.identity),
             regenerate=session.regenerate_requested,
             under_fallback=state is not None and state.keyset is not ctx.keyring.primary,
         )

@@ -13,9 +13,14 @@ CREATE     no record yet: a new id and record
 ROTATE     a login, ``regenerate()``, or a write to a session under a
            fallback key: a new id for the data, a tombstone for the old
 UPDATE     content changed: compare-and-swap the record
-DROP       the cookie names an id rotated away since the request began:
-           the browser holds the new cookie, so nothing is written here
+DROP       a write that carries an id a login or ``regenerate()`` rotated
+           away: nothing is saved and the request answers 503 with
+           ``Retry-After``, so the browser retries with its new cookie
 =========  ============================================================
+
+A login (or ``regenerate()``) from a rotated-away id, or from the session a
+key move led to, creates a session of its own: it never takes over the one
+another tab's login made.
 """
 
 from __future__ import annotations
@@ -67,10 +72,11 @@ def decide(state: Loaded | None, change: Change) -> Action:
         # A cookie naming a session that ended is cleared, unless the id was
         # rotated away: the browser holds (or is about to get) the new cookie.
         return Action.DELETE if state.expired and not state.rotated else Action.NONE
+    login = change.identity_changed or change.regenerate
     if state is not None and state.rotated:
-        return Action.DROP
-    if state is None or state.record is None:
+        return Action.CREATE if login else Action.DROP
+    if state is None or state.record is None or (state.followed and login):
         return Action.CREATE
-    if change.regenerate or change.identity_changed or (change.under_fallback and change.content_changed):
+    if login or (change.under_fallback and change.content_changed):
         return Action.ROTATE
     return Action.UPDATE if change.content_changed else Action.TOUCH

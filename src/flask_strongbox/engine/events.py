@@ -5,7 +5,7 @@ carry a keyed fingerprint of the session, never its id."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..audit import RejectionLog, logger
 
@@ -30,15 +30,15 @@ class Events:
         self.keyring = keyring
         self.rejections = rejections
 
-    def announce(self, signal: NamedSignal, handle: str | None, reason: str) -> None:
-        """Send a lifecycle signal and log it: revocations and conflicts at
-        INFO, the everyday events (created, rotated, destroyed, expired) at
-        DEBUG."""
+    def announce(self, signal: NamedSignal, handle: str | None, reason: str, **more: Any) -> None:
+        """Send a lifecycle signal (with ``handle``, ``reason`` and ``more``)
+        and log it: revocations and conflicts at INFO, the everyday events
+        (created, rotated, destroyed, expired) at DEBUG."""
         event = signal.name.rpartition("-")[2]
         level = logging.INFO if event in ("revoked", "conflict") else logging.DEBUG
         if logger.isEnabledFor(level):
             logger.log(level, "session %s %s (%s)", self.fingerprint(handle), event, reason)
-        signal.send(self.sender, handle=handle, reason=reason)
+        signal.send(self.sender, handle=handle, reason=reason, **more)
 
     def reject(self, reason: str, now: float, handle: str | None = None) -> None:
         """A cookie or stored record was refused: counted, summed into one

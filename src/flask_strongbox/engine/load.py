@@ -13,6 +13,7 @@ from ..keys import Keyring, KeySet
 from ..settings import Settings
 from ..stores.base import Record
 from ..users import identity_of
+from . import leases, tombstones
 from .context import Context
 from .ops import Call, Steps
 from .state import Loaded
@@ -47,23 +48,49 @@ def verify(keyring: Keyring, cookies: list[str]) -> tuple[Verified | None, str |
 
 def load(ctx: Context, cookie: Verified, settings: Settings) -> Steps[tuple[dict[str, Any], Loaded]]:
     """Fetch, open and check the record the cookie names; what it holds, and
-    what the load learned.
+    what the load learned. An exclusive request first takes the session's
+    lease (and gives it back if the load fails).
 
     :raises StoreUnavailable: the store cannot answer (not "no session"); its
         ``retry_after`` is ``STRONGBOX_RETRY_AFTER``.
+    :raises SessionBusy: an exclusive request waited for the lease in vain.
     """
     state = Loaded(cookie.sid, cookie.keyset, ids.store_key(cookie.keyset, cookie.sid), None,
                    marker=cookie.marker)
     try:
+        if ctx.exclusive:
+            yield from leases.take(state, state.key, settings)
+        record = yield from _fetch(ctx, state, settings)
+        if record is not None and tombstones.is_tombstone(record):
+            followed = yield from _follow(ctx, state, record, settings)
+            if followed is not None:
+                return followed
+            return {}, _gone(ctx, state, rotated=True)
+        return _open(ctx, state, record, settings)
+    except Exception:
+        yield from leases.release(state)
+        raise
+
+
+def _fetch(ctx: Context, state: Loaded, settings: Settings) -> Steps[Record | None]:
+    try:
         record: Record | None = yield Call("get", (state.key, ctx.now))  # ops.get, inline: the hot path
     except UnreadableRecord as exc:
-        return {}, _unreadable(ctx, state, exc.reason)
+        _unreadable(ctx, state, exc.reason)
+        return None
     except StoreUnavailable as exc:
         exc.retry_after = settings.retry_after
         logger.error("session not loaded: %s", exc)
         raise
-    if record is None or not record.blob:
-        return {}, _gone(ctx, state, rotated=record is not None)
+    return record
+
+
+def _open(
+    ctx: Context, state: Loaded, record: Record | None, settings: Settings,
+) -> tuple[dict[str, Any], Loaded]:
+    """The data of ``record``, checked; ``{}`` for none or a bad one."""
+    if record is None:
+        return {}, state if state.unreadable else _gone(ctx, state, rotated=False)
     try:
         plaintext = sealing.unseal(ctx.keyring, record.blob, state.key)
         data = serialization.loads(plaintext)
@@ -77,6 +104,25 @@ def load(ctx: Context, cookie: Verified, settings: Settings) -> Steps[tuple[dict
     state.record, state.plaintext = record, plaintext
     state.identity = identity_of(data, settings.identity_keys)
     return data, state
+
+
+def _follow(
+    ctx: Context, state: Loaded, tombstone: Record, settings: Settings,
+) -> Steps[tuple[dict[str, Any], Loaded] | None]:
+    """The session a key-migration tombstone points to, as this request's
+    (see :mod:`~flask_strongbox.engine.tombstones`), or ``None``."""
+    sid = tombstones.successor(ctx.keyring, tombstone)
+    if sid is None:
+        return None
+    moved = Loaded(sid, ctx.keyring.primary, ids.store_key(ctx.keyring.primary, sid), None,
+                   marker=state.marker, followed=True, leases=state.leases, token=state.token)
+    if ctx.exclusive:
+        yield from leases.take(moved, moved.key, settings)
+    record = yield from _fetch(ctx, moved, settings)
+    if record is None or tombstones.is_tombstone(record):
+        return None
+    data, moved = _open(ctx, moved, record, settings)
+    return (data, moved) if moved.record is not None else None
 
 
 def _gone(ctx: Context, state: Loaded, rotated: bool) -> Loaded:

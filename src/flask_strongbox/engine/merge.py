@@ -88,7 +88,7 @@ class MergeConflict(SaveConflict):
         super().__init__(1, (
             f"a concurrent request also changed {self.where}, which this request read and then "
             "changed; nothing was saved, so neither change is lost (retry the request)"
-        ))
+        ), reason=self.where)
 
     @property
     def where(self) -> str:

@@ -43,6 +43,8 @@ class LazySession(MutableMapping[str, Any]):
         #: The request, as the engine saw it when it loaded the session; the
         #: save reuses it.
         self.context: Context | None = None
+        #: Take the session's lease when it loads (an exclusive request).
+        self.exclusive = False
 
     @property
     def data(self) -> dict[str, Any]:
@@ -50,6 +52,11 @@ class LazySession(MutableMapping[str, Any]):
         if data is None:
             data = self._load()
         return data
+
+    def reloaded(self, data: dict[str, Any], state: Loaded) -> None:
+        """Take ``data`` and ``state`` as what the request loaded (loaded
+        again, once the session's lease was held)."""
+        self._data, self.state, self.reads = data, state, set()
 
     @property
     def loaded(self) -> bool:

@@ -32,3 +32,10 @@ class Loaded:
     unreadable: bool = False
     #: Tells the session apart in this process (the cookie's MAC, as sent).
     marker: str = field(default="", repr=False)
+    #: The cookie's id was rotated away and this is its successor (the
+    #: session a login or ``regenerate()`` in another tab moved it to).
+    followed: bool = False
+    #: The store keys this request holds leases on (an exclusive request),
+    #: and its lease token.
+    leases: list[str] = field(default_factory=list, repr=False)
+    token: str = field(default="", repr=False)

@@ -19,18 +19,13 @@ from ..audit import logger
 from ..errors import SaveConflict, SessionTooLarge, StoreUnavailable, UnreadableRecord
 from ..settings import Settings
 from ..stores.base import Record
-from . import ops
+from . import merge, ops, tombstones
 from .activity import ActivityLog
-from .changes import Changes, changes_of
 from .context import CLEAR, NOTHING, Context, Outcome, Save
 from .decide import Action
 from .ops import Call, Steps
 from .purge import Purger
 from .state import Loaded
-
-#: How long the record of a rotated-away id lingers, so that a request still
-#: carrying the old id is told "rotated" rather than "destroyed".
-TOMBSTONE_SECONDS = 60.0
 
 #: Builds the record that replaces ``current``, from the data to save and its
 #: serialization.
@@ -40,12 +35,14 @@ Build = Callable[[Record, dict[str, Any], bytes], Record]
 @dataclass(frozen=True, slots=True)
 class Swapped:
     """A compare-and-swap that landed: ``old`` was replaced by ``new``,
-    holding ``data`` (this request's, merged onto concurrent changes)."""
+    holding ``data`` (this request's, merged onto concurrent changes), under
+    the id ``sid`` (the successor's, if a key move happened meanwhile)."""
 
     old: Record
     new: Record
     data: dict[str, Any]
     plaintext: bytes
+    sid: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +73,11 @@ class Writer:
                 yield from ops.delete(save.state.key)  # replaced by the fresh session
             assert save.plaintext is not None
             return (yield from self.create(save, save.data, save.plaintext, created=save.ctx.now))[1]
+        if action is Action.DROP:
+            raise SaveConflict(1, (
+                "the session's id was rotated away (a login or regenerate() in another request); "
+                "nothing was saved: retry the request with the new cookie"
+            ), reason="rotated away")
         if action is Action.UPDATE:
             return (yield from self.update(save))
         if action is Action.ROTATE:
@@ -84,16 +86,17 @@ class Writer:
             return (yield from self.touch(save.ctx, save.state, save.permanent, save.written))
         if action is Action.DELETE:
             return (yield from self.delete(save))
-        return NOTHING  # NONE, or DROP: the browser holds a newer cookie
+        return NOTHING
 
     # -- the actions -----------------------------------------------------------
 
     def create(
-        self, save: Save, data: dict[str, Any], plaintext: bytes, created: float,
+        self, save: Save, data: dict[str, Any], plaintext: bytes, created: float, sid: bytes | None = None,
     ) -> Steps[tuple[str, Outcome]]:
-        """A new id and record for ``data``; its key and the cookie to send."""
+        """A new id (``sid``, or a fresh one) and record for ``data``; its key
+        and the cookie to send."""
         ctx = save.ctx
-        sid = ids.new_id()
+        sid = sid or ids.new_id()
         key = ids.store_key(ctx.keyring.primary, sid)
         identity = users.identity_of(data, self.settings.identity_keys)
         permanent = bool(data.get("_permanent"))
@@ -125,12 +128,12 @@ class Writer:
                           current.created, ctx.now, expires, absolute, current.user_hash,
                           current.sealed_device)
 
-        result = yield from self.swap(save, build)
+        result = yield from self.swap(save, build, follow=True)
         if isinstance(result, Gone):
-            return CLEAR if result.found is None else NOTHING  # never resurrect
+            return CLEAR  # ended meanwhile (logout, revocation, expiry): never resurrect
         self.activity.seen(state.marker, ctx.now)
         permanent = bool(result.data.get("_permanent"))
-        return _cookie(ids.sign(ctx.keyring, state.sid), permanent, result.new.expires)
+        return _cookie(ids.sign(ctx.keyring, result.sid), permanent, result.new.expires)
 
     def rotate(self, save: Save) -> Steps[Outcome]:
         """New id, same data; the old record becomes a short-lived tombstone
@@ -138,21 +141,24 @@ class Writer:
         assert save.state is not None
         ctx, state = save.ctx, save.state
         login = save.identity != state.identity
+        successor = ids.new_id()
+        # Only a move to the current key keeps identity and privileges: its
+        # tombstone may lead the old cookie's other tabs on (see tombstones).
+        moved = not login and not save.regenerate
+        pointer = tombstones.pointer_to(ctx.keyring, state.key, successor) if moved else b""
 
         def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes) -> Record:
-            end = ctx.now + TOMBSTONE_SECONDS
-            return Record(key=current.key, blob=b"", version=current.version + 1, created=current.created,
-                          last_seen=ctx.now, expires=end, absolute_expires=end)
+            return tombstones.tombstone(current, ctx.now, pointer)
 
-        result = yield from self.swap(save, tombstone)
+        result = yield from self.swap(save, tombstone, follow=False)
         if isinstance(result, Gone):
-            if login:  # the old session ended meanwhile; the login still stands
+            if login or result.found is not None:  # ended or rotated meanwhile: this one stands alone
                 assert save.plaintext is not None
                 return (yield from self.create(save, save.data, save.plaintext, created=ctx.now))[1]
-            return CLEAR if result.found is None else NOTHING
+            return CLEAR
         created = ctx.now if login else result.old.created
         try:
-            key, outcome = yield from self.create(save, result.data, result.plaintext, created)
+            key, outcome = yield from self.create(save, result.data, result.plaintext, created, successor)
         except Exception:
             yield from self._restore(save, result)
             raise
@@ -171,7 +177,7 @@ class Writer:
         due, expires = ctx.lifetimes.slide(state.record, ctx.now, permanent)
         if due and not (yield Call("touch", (state.key, expires, ctx.now))):  # ops.touch, inline
             return CLEAR  # it ended meanwhile
-        if permanent or written:
+        if permanent or written or state.followed:  # a followed session: the browser moves on to it
             return _cookie(ids.sign_with(state.keyset, state.sid), permanent, expires)
         return NOTHING
 
@@ -187,43 +193,55 @@ class Writer:
 
     # -- the one compare-and-swap loop -------------------------------------------
 
-    def swap(self, save: Save, build: Build) -> Steps[Swapped | Gone]:
+    def swap(self, save: Save, build: Build, follow: bool) -> Steps[Swapped | Gone]:
         """Replace the loaded record with ``build(current, data, plaintext)``;
         on a lost race, read it again and merge this request's changes onto
-        it, up to ``STRONGBOX_SAVE_ATTEMPTS`` times.
+        it (:mod:`~flask_strongbox.engine.merge`), up to
+        ``STRONGBOX_SAVE_ATTEMPTS`` times. With ``follow``, a key move that
+        happened meanwhile is followed to its successor.
 
-        :raises SaveConflict: the races kept being lost, or another request
-            changed a key this one read and then changed.
+        :raises SaveConflict: the races kept being lost, concurrent changes
+            could not be merged, or a login rotated the id away meanwhile.
         """
-        state, now = save.state, save.ctx.now
+        state, ctx = save.state, save.ctx
         assert state is not None and state.record is not None and save.plaintext is not None
-        current, data, plaintext = state.record, save.data, save.plaintext
-        changes: Changes | None = None
+        current, data, plaintext, sid = state.record, save.data, save.plaintext, state.sid
+        base: dict[str, Any] | None = None
         for attempt in range(self.settings.save_attempts):
             new = build(current, data, plaintext)
-            if (yield Call("replace", (new, current.version, now))):  # ops.replace, inline: the hot path
-                return Swapped(current, new, data, plaintext)
+            if (yield Call("replace", (new, current.version, ctx.now))):  # ops.replace, inline: the hot path
+                return Swapped(current, new, data, plaintext, sid)
             yield from ops.pause(_back_off(attempt))
-            try:
-                reread = yield from ops.get(state.key, now)
-            except UnreadableRecord:
-                reread = None  # spoilt meanwhile: nothing left to merge onto
-            if reread is None or not reread.blob:
+            reread = yield from self._reread(ctx, current.key)
+            if reread is not None and tombstones.is_tombstone(reread) and follow:
+                sid, reread = yield from self._successor(ctx, reread)
+            if reread is None or tombstones.is_tombstone(reread):
                 return Gone(reread)
-            assert state.plaintext is not None
+            base = base if base is not None else serialization.loads(state.plaintext or b"{}")
+            theirs = serialization.loads(sealing.unseal(ctx.keyring, reread.blob, reread.key))
             reads = None if save.reads is None else frozenset(save.reads)
-            changes = changes or changes_of(state.plaintext, save.data, reads)
-            current, data, plaintext = reread, *self._rebase(save, reread, changes)
+            data = merge.merge(base, save.data, theirs, reads)
+            current, plaintext = reread, serialization.dumps(data)
         raise SaveConflict(self.settings.save_attempts)
 
-    def _rebase(self, save: Save, record: Record, changes: Changes) -> tuple[dict[str, Any], bytes]:
-        """This request's changes, applied to ``record``'s data."""
-        merged = serialization.loads(sealing.unseal(save.ctx.keyring, record.blob, record.key))
-        changes.check_no_lost_update(merged)
-        for name in changes.deletions:
-            merged.pop(name, None)
-        merged.update(changes.updates)
-        return merged, serialization.dumps(merged)
+    def _reread(self, ctx: Context, key: str) -> Steps[Record | None]:
+        try:
+            return (yield from ops.get(key, ctx.now))
+        except UnreadableRecord:
+            return None  # spoilt meanwhile: nothing left to merge onto
+
+    def _successor(self, ctx: Context, tombstone: Record) -> Steps[tuple[bytes, Record | None]]:
+        """The id and record a tombstone points to; a tombstone without a
+        successor (a login or ``regenerate()`` rotated the id away) is a
+        conflict: the request must be retried with the new cookie."""
+        sid = tombstones.successor(ctx.keyring, tombstone)
+        if sid is None:
+            raise SaveConflict(1, (
+                "another request rotated this session's id away (a login or regenerate()) while "
+                "this one ran; nothing was saved: retry the request with the new cookie"
+            ), reason="rotated away")
+        record = yield from self._reread(ctx, ids.store_key(ctx.keyring.primary, sid))
+        return sid, record
 
     def _restore(self, save: Save, swapped: Swapped) -> Steps[None]:
         """Put back a record whose id was being rotated away when writing its
