@@ -373,10 +373,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def gunicorn(app: str, folder: Path, env: dict[str, str], *, workers: int = 1,
-             ready: str = "/health") -> Iterator[int]:
-    """Serve ``app`` (``module:factory()``) with gunicorn sync workers on a free
-    loopback port until the block ends; yields the port once ``ready`` answers
-    200. Missing gunicorn skips, or fails under ``CI=true``."""
+             ready: str = "/health", threads: int = 1) -> Iterator[int]:
+    """Serve ``app`` (``module:factory()``) with gunicorn workers on a free
+    loopback port until the block ends (sync workers, or gthread with
+    ``threads``); yields the port once ``ready`` answers 200. Missing
+    gunicorn skips, or fails under ``CI=true``."""
     if importlib.util.find_spec("gunicorn") is None:
         unavailable("gunicorn is not installed: pip install -e '.[dev]'")
     port = free_port()
@@ -387,7 +388,8 @@ def gunicorn(app: str, folder: Path, env: dict[str, str], *, workers: int = 1,
     log_path = folder / f"gunicorn-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
+            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+             "--worker-class", "gthread" if threads > 1 else "sync",
              "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--timeout", "30",
              "--graceful-timeout", "5", app],
             env=environ, stdout=log, stderr=subprocess.STDOUT,

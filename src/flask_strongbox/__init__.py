@@ -14,6 +14,7 @@ from . import signals
 from .errors import (
     ConfigurationError,
     SaveConflict,
+    SessionBusy,
     SessionTooDeep,
     SessionTooLarge,
     StoreUnavailable,
@@ -39,6 +40,7 @@ __all__ = [
     "Record",
     "SQLiteStore",
     "SaveConflict",
+    "SessionBusy",
     "SessionInfo",
     "SessionTooDeep",
     "SessionTooLarge",
