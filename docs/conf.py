@@ -57,6 +57,7 @@ nitpick_ignore = [
     ("py:class", "Client"),
     ("py:class", "LazyClient"),
     ("py:class", "flask_strongbox.engine.ops.T"),  # a TypeVar
+    ("py:class", "flask_strongbox.extension.F"),  # a TypeVar
     ("py:class", "flask_strongbox.keys.Keyring"),
     ("py:class", "flask_strongbox.keys.KeySet"),
     ("py:class", "Keyring"),  # the engine's annotations name the private key types
