@@ -23,7 +23,7 @@ import pytest
 from flask import Flask, session
 from flask.testing import FlaskClient
 
-from flask_strongbox import Strongbox
+from flask_strongbox import Strongbox, serialization
 from flask_strongbox.interface import strongbox_of
 from flask_strongbox.migrate import Missing, Refused
 from flask_strongbox.stores.base import Store
@@ -67,7 +67,7 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
-def switched(old: Flask, url: str, store: Store, clock: FakeClock) -> Flask:
+def switched(old: Flask, url: str | None, store: Store, clock: FakeClock) -> Flask:
     """``old``'s app restarted on Strongbox: its Flask and Flask-Session keys
     kept (the old store objects are simply no longer used), migration on."""
     app = Flask(__name__)
@@ -75,7 +75,8 @@ def switched(old: Flask, url: str, store: Store, clock: FakeClock) -> Flask:
             if k.startswith("SESSION_") or k in ("SECRET_KEY", "PERMANENT_SESSION_LIFETIME")}
     app.config.update({
         **kept, "TESTING": True,
-        "STRONGBOX_MIGRATE_FROM": "flask-session", "STRONGBOX_MIGRATE_STORE": url,
+        "STRONGBOX_MIGRATE_FROM": "flask-session",
+        **({} if url is None else {"STRONGBOX_MIGRATE_STORE": url}),
         "STRONGBOX_MIGRATE_UNTIL": datetime.fromtimestamp(clock.now, timezone.utc) + timedelta(days=7),
     })
     add_views(app, {})
@@ -87,6 +88,12 @@ def switched(old: Flask, url: str, store: Store, clock: FakeClock) -> Flask:
 
     Strongbox(app, store=store, clock=clock)
     return app
+
+
+def as_strongbox_keeps(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as Strongbox stores it: datetimes to the second, in UTC (as
+    Flask's own cookie session keeps them). Everything else is exact."""
+    return serialization.loads(serialization.dumps(data))
 
 
 def visit(app: Flask, cookie: str) -> tuple[FlaskClient, dict[str, Any]]:
@@ -101,7 +108,7 @@ def test_every_client_stays_logged_in_with_what_flask_session_loaded(
     legacy: Legacy, sqlite_store: Store, clock: FakeClock,
 ) -> None:
     cookies = {name: legacy.log_in(name) for name in ("ada", "grace", "linus")}
-    before = {name: legacy.flask_session_loads(cookie) for name, cookie in cookies.items()}
+    before = {name: as_strongbox_keeps(legacy.flask_session_loads(c)) for name, c in cookies.items()}
     app = switched(legacy.app, legacy.url, sqlite_store, clock)
 
     for name, cookie in cookies.items():

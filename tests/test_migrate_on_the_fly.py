@@ -296,8 +296,8 @@ def test_operator_log_counts_without_ids(app: Flask, caplog: pytest.LogCaptureFi
      "timezone-aware"),
     ({"STRONGBOX_MIGRATE_FROM": "django", "STRONGBOX_MIGRATE_UNTIL": "2030-01-01T00:00:00+00:00"},
      "'flask-cookie' or 'flask-session'"),
-    ({"STRONGBOX_MIGRATE_FROM": "flask-session", "STRONGBOX_MIGRATE_UNTIL": "2030-01-01T00:00:00Z"},
-     "needs STRONGBOX_MIGRATE_STORE"),
+    ({"STRONGBOX_MIGRATE_FROM": "flask-session", "STRONGBOX_MIGRATE_UNTIL": "2030-01-01T00:00:00Z",
+      "STRONGBOX_MIGRATE_STORE": "mongodb://old"}, "not a Flask-Session store"),
     ({"STRONGBOX_MIGRATE_FROM": "flask-cookie", "STRONGBOX_MIGRATE_UNTIL": "next week"}, "ISO 8601"),
 ])
 def test_migration_settings_are_checked_at_start_up(config: dict[str, Any], named: str) -> None:

@@ -151,7 +151,7 @@ class StrongboxSessionInterface(SessionInterface):
         adopter = self.adopter
         assert adopter is not None
 
-        def load() -> tuple[dict[str, Any], None]:
+        def load() -> tuple[dict[str, Any], Loaded | None]:
             session.context = self.context(app, keyring)
             return adopter.load(session.context, adoption)
 

@@ -84,9 +84,10 @@ class Settings:
     #: ignored): a timezone-aware :class:`~datetime.datetime`, or ISO 8601
     #: text with an offset. Required with ``STRONGBOX_MIGRATE_FROM``.
     migrate_until: datetime | None = None
-    #: Flask-Session's store, for ``STRONGBOX_MIGRATE_FROM = "flask-session"``
-    #: and ``flask sessions import``: ``redis://...``, ``sqlite:///file``,
-    #: ``postgresql://...`` or ``filesystem:///dir``.
+    #: Flask-Session's store, read by ``flask sessions import`` and, with
+    #: ``STRONGBOX_MIGRATE_FROM = "flask-session"``, by requests:
+    #: ``redis://...``, ``sqlite:///file``, ``postgresql://...`` or
+    #: ``filesystem:///dir``. Unset, requests find only imported sessions.
     migrate_store: str | None = None
 
     def __post_init__(self) -> None:
@@ -207,18 +208,14 @@ def _optional_name(setting: str, value: Any) -> str | None:
 
 def _check_migration(settings: Settings) -> None:
     """The migration settings, checked together: a window that closes by
-    itself, and an old store to read Flask-Session records from."""
+    itself. (Without ``STRONGBOX_MIGRATE_STORE``, Flask-Session cookies find
+    only the sessions ``flask sessions import`` moved.)"""
     if settings.migrate_from is None:
         return
     if settings.migrate_until is None:
         raise ConfigurationError(
             "STRONGBOX_MIGRATE_UNTIL is required with STRONGBOX_MIGRATE_FROM: set it to the "
             "timezone-aware datetime after which legacy sessions are no longer moved"
-        )
-    if settings.migrate_from == "flask-session" and settings.migrate_store is None:
-        raise ConfigurationError(
-            "STRONGBOX_MIGRATE_FROM = 'flask-session' needs STRONGBOX_MIGRATE_STORE, the URL of "
-            "Flask-Session's store (redis://..., sqlite:///file, postgresql://... or filesystem:///dir)"
         )
 
 

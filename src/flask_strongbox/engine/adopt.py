@@ -27,14 +27,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import ids, serialization
 from ..audit import logger
 from ..errors import SaveConflict, StoreUnavailable, UnreadableRecord
-from ..keys import KeySet
+from ..keys import Keyring, KeySet
 from ..migrate.results import LegacyResult, Loaded, Refused
 from ..stores.base import Record
-from . import ops
+from . import load as loading
+from . import ops, tombstones
 from .context import CLEAR, MARKERS, NOTHING, Context, Outcome
+from .load import Verified
 from .ops import Steps
+from .state import Loaded as LoadState
 
 if TYPE_CHECKING:
     from .core import Engine
@@ -54,6 +58,10 @@ class LegacySource(Protocol):
 
     #: ``"flask-cookie"`` or ``"flask-session"``, for logs and markers.
     name: str
+    #: Whether sessions may have been moved up front by a bulk import
+    #: (:mod:`~flask_strongbox.migrate.importer`), so a request looks for the
+    #: import's pointer in the engine's store before reading the old system.
+    imports: bool
 
     def read(self, cookie: str, now: float) -> LegacyResult:
         """The session the legacy ``cookie`` names, as the old system would
@@ -62,9 +70,10 @@ class LegacySource(Protocol):
         :raises StoreUnavailable: the old store cannot answer.
         """
 
-    def token(self, cookie: str) -> str:
+    def token(self, cookie: str) -> str | None:
         """Text that names the legacy session whatever spelling of the cookie
-        is sent, kept only as a keyed hash."""
+        is sent, kept only as a keyed hash; ``None`` if the cookie can be told
+        to be invalid without I/O."""
 
     def forget(self, cookie: str) -> None:
         """Remove what the old system kept of the session, once it is moved."""
@@ -83,6 +92,9 @@ class Adoption:
     marker: str | None = field(default=None, repr=False)
     #: When the marker may be forgotten: the legacy cookie is dead by then.
     until: float = 0.0
+    #: The session was found moved by a bulk import: it is an ordinary
+    #: session now, and the response must carry its cookie.
+    imported: bool = False
 
 
 class Adopter:
@@ -118,39 +130,82 @@ class Adopter:
 
     # -- load ------------------------------------------------------------------
 
-    def load(self, ctx: Context, adoption: Adoption) -> tuple[dict[str, Any], None]:
+    def load(self, ctx: Context, adoption: Adoption) -> tuple[dict[str, Any], LoadState | None]:
         """:meth:`load_steps`, run against the engine's store."""
         return ops.run(self.load_steps(ctx, adoption), self.engine.store)
 
-    def load_steps(self, ctx: Context, adoption: Adoption) -> Steps[tuple[dict[str, Any], None]]:
-        """The legacy session's data for a new session, or ``{}`` if the
-        cookie names none, a refused one, or one already moved. There is no
-        load state: until its save, the session has no record.
+    def load_steps(self, ctx: Context, adoption: Adoption) -> Steps[tuple[dict[str, Any], LoadState | None]]:
+        """The legacy session's data for a new session (no load state: until
+        its save, the session has no record), or ``{}`` if the cookie names
+        none, a refused one, or one already moved. A session a bulk import
+        moved comes with the load state of its record.
 
         :raises StoreUnavailable: the old store or the engine's cannot answer.
         """
-        found = self.source.read(adoption.cookie, ctx.now)
+        token = self.source.token(adoption.cookie)
+        if token is not None and self.source.imports:
+            imported = yield from self._imported(ctx, token)
+            if imported is not None:
+                adoption.imported = imported[1] is not None
+                return imported
+        found = self.source.read(adoption.cookie, ctx.now) if token is not None else None
         if isinstance(found, Refused):
-            self._count(found.kind)
-            logger.warning("legacy %s session not migrated: %s (%d refused as %s in this process); "
-                           "the user starts a fresh session",
-                           self.source.name, found.reason, self.counts[found.kind], found.kind)
-            return {}, None
-        if not isinstance(found, Loaded):
+            return self._refused(found)
+        if not isinstance(found, Loaded) or token is None:
             self._count("invalid")
             ctx.events.reject(f"{self.source.name} cookie not valid", ctx.now)
             return {}, None
-        token = self.source.token(adoption.cookie)
         markers = [marker_key(keyset, self.source.name, token) for keyset in ctx.keyring.sets]
         for key in markers:
             if (yield from _present(key, ctx.now)):
-                self._count("replayed")
-                logger.warning("legacy %s session %s was migrated already; the replayed cookie gets a "
-                               "fresh session", self.source.name, ctx.events.fingerprint(key))
-                return {}, None
+                return self._replayed(ctx, key)
+        try:
+            # As every later request will see it: Strongbox keeps datetimes
+            # to the second, in UTC, as Flask's own cookie session does.
+            data = serialization.loads(serialization.dumps(found.data))
+        except (TypeError, ValueError):  # SessionTooDeep is a ValueError
+            return self._refused(Refused("unstorable", "holds a value Strongbox cannot store"))
         adoption.marker = markers[0]
         adoption.until = min(found.expires or self.until, self.until)
-        return dict(found.data), None
+        return data, None
+
+    def _imported(self, ctx: Context, token: str) -> Steps[tuple[dict[str, Any], LoadState | None] | None]:
+        """The session a bulk import made for the legacy session ``token``
+        names, taken (its pointer deleted, so a replay finds nothing), or
+        ``None`` if there is no pointer."""
+        for keyset in ctx.keyring.sets:
+            key = import_key(keyset, self.source.name, token)
+            try:
+                pointer = yield from ops.get(key, ctx.now)
+            except UnreadableRecord:
+                continue
+            if pointer is None:
+                continue
+            sid = tombstones.successor(ctx.keyring, pointer)
+            if sid is None or not (yield from ops.delete(key)):
+                return self._replayed(ctx, key)  # taken by a concurrent request
+            cookie = ids.sign(ctx.keyring, sid)
+            verified = Verified(sid, ctx.keyring.primary, cookie.rpartition(".")[2])
+            data, state = yield from loading.load(ctx, verified, self.engine.settings)
+            state.followed = True  # the browser moves on to the session's own cookie
+            self._count("moved")
+            logger.info("legacy %s session %s taken from its import",
+                        self.source.name, ctx.events.fingerprint(key))
+            return data, state
+        return None
+
+    def _refused(self, found: Refused) -> tuple[dict[str, Any], None]:
+        self._count(found.kind)
+        logger.warning("legacy %s session not migrated: %s (%d refused as %s in this process); "
+                       "the user starts a fresh session",
+                       self.source.name, found.reason, self.counts[found.kind], found.kind)
+        return {}, None
+
+    def _replayed(self, ctx: Context, key: str) -> tuple[dict[str, Any], None]:
+        self._count("replayed")
+        logger.warning("legacy %s session %s was migrated already; the replayed cookie gets a "
+                       "fresh session", self.source.name, ctx.events.fingerprint(key))
+        return {}, None
 
     # -- save ------------------------------------------------------------------
 
@@ -166,6 +221,9 @@ class Adopter:
             session first and this one changed it: nothing was saved, the
             client retries (with the cookie the other response set).
         """
+        if adoption.imported:
+            session.modified = True  # the cookie is sent, whatever the refresh policy
+            return (yield from self.engine.save_steps(ctx, session))
         empty = session.data.keys() <= MARKERS
         if adoption.marker is None:
             # Nothing moved: a fresh session, kept if the view wrote to it.
@@ -205,6 +263,20 @@ def marker_key(keyset: KeySet, source: str, token: str) -> str:
     app's secret, so the store holds nothing that is, or leads to, a cookie."""
     key = hmac.digest(keyset.lookup, _MARKER_LABEL, "sha256")
     return hmac.digest(key, f"{source}\x00{token}".encode(), "sha256").hex()
+
+
+def pointer(keyring: Keyring, key: str, sid: bytes, now: float, until: float) -> Record:
+    """The record a bulk import leaves under ``key`` (:func:`import_key`):
+    a tombstone pointing to session ``sid``, until ``until``."""
+    blob = _MARKER_BLOB + tombstones.pointer_to(keyring, key, sid)
+    return Record(key=key, blob=blob, version=1, created=now, last_seen=now, expires=until,
+                  absolute_expires=until)
+
+
+def import_key(keyset: KeySet, source: str, token: str) -> str:
+    """The store key of the pointer a bulk import leaves for the legacy
+    session ``token`` names (see :func:`marker_key`)."""
+    return marker_key(keyset, f"{source} import", token)
 
 
 def _present(key: str, now: float) -> Steps[bool]:

@@ -28,6 +28,7 @@ class FlaskCookieSource:
     """
 
     name = "flask-cookie"
+    imports = False
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
@@ -47,7 +48,7 @@ class FlaskCookieSource:
         reader = self.reader()
         return (reader.load(cookie, now) if reader is not None else None) or Missing()
 
-    def token(self, cookie: str) -> str:
+    def token(self, cookie: str) -> str | None:
         # The signed part: a signature has several base64 spellings that all
         # verify, and each must name the same session.
         return cookie.rpartition(".")[0] or cookie
@@ -60,27 +61,34 @@ class FlaskSessionSource:
     """Sessions kept by Flask-Session 0.8 in its store.
 
     :param config: the app's Flask-Session settings (cookie signing, prefix).
-    :param reader: reads the old store.
+    :param reader: reads the old store; ``None`` once ``flask sessions
+        import`` has moved every record, so only its pointers are followed.
 
     .. versionadded:: 0.2
     """
 
     name = "flask-session"
+    imports = True
 
-    def __init__(self, config: FlaskSessionConfig, reader: LegacyReader) -> None:
+    def __init__(self, config: FlaskSessionConfig, reader: LegacyReader | None) -> None:
         self.config = config
         self.reader = reader
 
     def read(self, cookie: str, now: float) -> LegacyResult:
         sid = self.config.sid(cookie)
-        return Missing() if sid is None else self.reader.load(sid, now)
+        return Missing() if sid is None or self.reader is None else self.reader.load(sid, now)
 
-    def token(self, cookie: str) -> str:
-        return self.config.sid(cookie) or cookie
+    def token(self, cookie: str) -> str | None:
+        # The old store's record key, which a bulk import knows for every
+        # record (for files, a hash of the prefixed id, as the reader knows).
+        sid = self.config.sid(cookie)
+        if sid is None:
+            return None
+        return self.config.key_prefix + sid if self.reader is None else self.reader.record_key(sid)
 
     def forget(self, cookie: str) -> None:
         sid = self.config.sid(cookie)
-        if sid is None:
+        if sid is None or self.reader is None:
             return
         try:
             self.reader.delete(sid)
@@ -99,7 +107,10 @@ def source_from_config(
     """
     if kind == "flask-cookie":
         return FlaskCookieSource(config)
-    assert store_url is not None  # Settings checked it
-    require_msgspec()
     fs_config = FlaskSessionConfig.from_config(config)
+    if store_url is None:
+        logger.info("STRONGBOX_MIGRATE_STORE is not set: Flask-Session cookies find only the "
+                    "sessions 'flask sessions import' moved")
+        return FlaskSessionSource(fs_config, None)
+    require_msgspec()
     return FlaskSessionSource(fs_config, open_reader(store_url, fs_config, instance_path))
