@@ -10,7 +10,8 @@ from dataclasses import asdict
 import click
 from flask import Flask, current_app
 
-from .cli import _interface, _keyring, _report, json_option, one_line_errors, sessions_command
+from .cli import BadArgument, _interface, _keyring, _report, json_option, one_line_errors, sessions_command
+from .errors import StoreUnavailable
 
 
 @sessions_command.command("import")
@@ -52,3 +53,54 @@ def import_sessions(source: str, batch: int, as_json: bool) -> None:
             f"moved {summary.moved}, skipped as pickle {summary.pickle}, expired {summary.expired}, "
             f"moved before {summary.already}, empty {summary.empty}, "
             f"refused as malformed {summary.malformed} or unstorable {summary.unstorable}")
+
+
+@sessions_command.command("copy")
+@click.option("--to", "url", required=True, metavar="URL",
+              help="The store to copy to, as a STRONGBOX_STORE URL (with STRONGBOX_TABLE, "
+                   "STRONGBOX_KEY_PREFIX and the instance folder applied as for the app's store).")
+@click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 10_000),
+              help="Records read per round trip.")
+@click.option("--passes", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="Most walks over the store; each after the first copies what changed meanwhile.")
+@click.option("--resume", "cursor", default="", metavar="CURSOR",
+              help="Go on from the cursor a stopped run printed.")
+@json_option
+@one_line_errors
+def copy_sessions(url: str, batch: int, passes: int, cursor: str, as_json: bool) -> None:
+    """Copy every live session, sealed as it is, to another store while the
+    app keeps serving. Safe to run again and to resume; a record is written
+    only where the target lacks it or holds an older version."""
+    from .copying import Batch, Copier
+    from .stores import store_from_url
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    interface = _interface()
+    settings, source = interface.settings, interface.store
+    options = {"table": settings.table, "prefix": settings.key_prefix,
+               "timeout": settings.store_timeout, "base_dir": app.instance_path}
+    target = store_from_url(url, options)
+    if repr(target) == repr(source):
+        raise BadArgument("--to names the app's own store")
+    target.init_db()
+    last = [cursor]
+    live = source.stats(interface.clock()).live
+    with click.progressbar(length=live, label=f"copying {live} live session(s) to {target.name}",
+                           file=sys.stderr, show_pos=True) as bar:
+
+        def on_batch(done: Batch) -> None:
+            last[0] = done.cursor
+            bar.update(sum(done.counts.values()))
+
+        try:
+            summary = Copier(source, target, interface.clock, batch).until_settled(on_batch, passes, cursor)
+        except StoreUnavailable as exc:
+            hint = f"; resume with --resume {last[0]}" if last[0] else ""
+            raise click.ClickException(f"{exc}{hint}") from None
+        finally:
+            target.close()
+    _report(as_json, {"to": target.name, **asdict(summary)},
+            f"copied {summary.copied}, updated {summary.updated}, already there {summary.unchanged}, "
+            f"expired {summary.expired}, in {summary.passes} pass(es); {summary.live_source} live in the "
+            f"source; " + ("settled: nothing left to copy" if summary.settled else
+                           "still changing: run it again once writes to this store have stopped"))
