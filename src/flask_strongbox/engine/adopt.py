@@ -202,9 +202,11 @@ class Adopter:
         return {}, None
 
     def _replayed(self, ctx: Context, key: str) -> tuple[dict[str, Any], None]:
+        # Counted into the rejection summary, so a flood of replays is one line.
         self._count("replayed")
-        logger.warning("legacy %s session %s was migrated already; the replayed cookie gets a "
-                       "fresh session", self.source.name, ctx.events.fingerprint(key))
+        ctx.events.reject(f"{self.source.name} cookie replayed", ctx.now)
+        logger.info("legacy %s session %s was migrated already; the replayed cookie gets a "
+                    "fresh session", self.source.name, ctx.events.fingerprint(key))
         return {}, None
 
     # -- save ------------------------------------------------------------------
