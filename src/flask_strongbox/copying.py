@@ -32,9 +32,10 @@ def put_exact(target: Store, record: Record, now: float) -> Put:
     """Write ``record`` to ``target`` as it is, unless ``target`` holds the
     same or a newer version of it.
 
-    Uses only :meth:`Store.create` and :meth:`Store.replace` (whose ``created``
-    is kept from the stored record, which is the same record's). A race with
-    another writer of the target is settled by the versions: the higher wins.
+    Uses only :meth:`~flask_strongbox.Store.create` and
+    :meth:`~flask_strongbox.Store.replace` (whose ``created`` is kept from the
+    stored record, which is the same record's). A race with another writer of
+    the target is settled by the versions: the higher wins.
     """
     for _ in range(3):
         present = target.get(record.key, now)
@@ -57,7 +58,7 @@ class Batch:
     """One batch of a pass: what happened to its records, and the cursor that
     resumes the pass after it (``""``: the pass is complete)."""
 
-    counts: Counter[str]
+    counts: dict[str, int]
     cursor: str
 
 
@@ -90,7 +91,7 @@ class Copier:
     """Copies ``source``'s records to ``target``.
 
     :param clock: Unix seconds; a record is copied if live when read.
-    :param limit: records per :meth:`Store.scan` batch.
+    :param limit: records per :meth:`~flask_strongbox.Store.scan` batch.
 
     .. versionadded:: 0.2
     """
@@ -131,7 +132,7 @@ class Copier:
             for batch in self.walk(cursor):
                 on_batch(batch)
                 totals.update(batch.counts)
-                moved += batch.counts["created"] + batch.counts["updated"]
+                moved += batch.counts.get("created", 0) + batch.counts.get("updated", 0)
             passes, cursor = passes + 1, ""
             settled = moved == 0
         return CopySummary(passes, totals["created"], totals["updated"], totals["unchanged"],
