@@ -101,6 +101,16 @@ class Copier:
         self.target = target
         self.clock = clock
         self.limit = limit
+        #: The version of each record this copier knows the target holds, so
+        #: a later pass asks the target only about records that changed.
+        self.known: dict[str, int] = {}
+
+    def _put(self, record: Record, now: float) -> Put:
+        if self.known.get(record.key) == record.version:
+            return "unchanged"
+        done = put_exact(self.target, record, now)
+        self.known[record.key] = record.version
+        return done
 
     def walk(self, cursor: str = "") -> Iterator[Batch]:
         """One pass over the source from ``cursor``, copying each record live
@@ -115,7 +125,7 @@ class Copier:
             counts: Counter[str] = Counter()
             now = self.clock()
             for record in records:
-                counts[put_exact(self.target, record, now) if record.is_live(now) else "expired"] += 1
+                counts[self._put(record, now) if record.is_live(now) else "expired"] += 1
             yield Batch(counts, cursor)
             if not cursor:
                 return
