@@ -16,8 +16,7 @@ Flask-Session, and none ever unpickles.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from .flask_cookie import FlaskCookieReader, cookie_fingerprint
 from .flask_session import FlaskSessionConfig
 from .readers import open_reader
 from .results import (
@@ -30,20 +29,6 @@ from .results import (
     Refused,
     take,
 )
-
-if TYPE_CHECKING:
-    from .flask_cookie import FlaskCookieReader, cookie_fingerprint
-
-
-def __getattr__(name: str) -> Any:
-    # Reading Flask's cookie needs Flask; the engine imports this package for
-    # the result types alone, and stays framework-free.
-    if name in ("FlaskCookieReader", "cookie_fingerprint"):
-        from . import flask_cookie
-
-        return getattr(flask_cookie, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "FlaskCookieReader",
