@@ -61,8 +61,9 @@ def import_sessions(source: str, batch: int, as_json: bool) -> None:
                    "STRONGBOX_KEY_PREFIX and the instance folder applied as for the app's store).")
 @click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 10_000),
               help="Records read per round trip.")
-@click.option("--passes", default=3, show_default=True, type=click.IntRange(1, 100),
-              help="Most walks over the store; each after the first copies what changed meanwhile.")
+@click.option("--passes", default=3, show_default=True, type=click.IntRange(0),
+              help="Most walks over the store; each after the first copies what changed meanwhile. "
+                   "0: until one finds nothing to copy.")
 @click.option("--resume", "cursor", default="", metavar="CURSOR",
               help="Go on from the cursor a stopped run printed.")
 @json_option
@@ -93,7 +94,8 @@ def copy_sessions(url: str, batch: int, passes: int, cursor: str, as_json: bool)
             bar.update(sum(done.counts.values()))
 
         try:
-            summary = Copier(source, target, interface.clock, batch).until_settled(on_batch, passes, cursor)
+            copier = Copier(source, target, interface.clock, batch)
+            summary = copier.until_settled(on_batch, passes or None, cursor)
         except StoreUnavailable as exc:
             hint = f"; resume with --resume {last[0]}" if last[0] else ""
             raise click.ClickException(f"{exc}{hint}") from None

@@ -131,13 +131,14 @@ class Copier:
                 return
 
     def until_settled(
-        self, on_batch: Callable[[Batch], None], max_passes: int = 5, cursor: str = "",
+        self, on_batch: Callable[[Batch], None], max_passes: int | None = 5, cursor: str = "",
     ) -> CopySummary:
-        """Passes until one copies nothing (or ``max_passes``). The first
+        """Passes until one copies nothing (or ``max_passes``; ``None``: no
+        limit, which follows the source until writes to it stop). The first
         starts at ``cursor`` (resuming a stopped run); later ones start over."""
         totals: Counter[str] = Counter()
         passes, settled = 0, False
-        while passes < max_passes and not settled:
+        while (max_passes is None or passes < max_passes) and not settled:
             moved = 0
             for batch in self.walk(cursor):
                 on_batch(batch)
