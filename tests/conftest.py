@@ -12,12 +12,21 @@ from pathlib import Path
 
 import pytest
 
+from flask_strongbox import Settings
 from flask_strongbox.stores.base import Store
 
 from .doubles import FakeClock
 from .hostile import Target, make_target
 from .log_guard import no_secrets_in_logs  # noqa: F401 - autouse: no test may log a secret
 from .services import STORES, make_store
+
+#: The suite's one ``SECRET_KEY``, and the one it was rotated from (for tests
+#: of ``SECRET_KEY_FALLBACKS``). Test-only values: never used anywhere else.
+SECRET = "t3st-Only-5ecret-Kf8qLm2Zr7Vx1Nw4Hc9Bd6Jp0Sy"
+OLD_SECRET = "t3st-Only-01d-5ecret-Zk4Jm8Pw2Qs6Vx0Ty3Nb7"
+#: Every setting's default: tests that pin a default read it from here by
+#: name (``DEFAULTS.idle_timeout``), never as a number of their own.
+DEFAULTS = Settings()
 
 
 @pytest.fixture(params=STORES)
