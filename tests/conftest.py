@@ -14,8 +14,8 @@ import pytest
 
 from flask_strongbox import Settings
 from flask_strongbox.stores.base import Store
+from flask_strongbox.testing import Clock
 
-from .doubles import FakeClock
 from .hostile import Target, make_target
 from .log_guard import no_secrets_in_logs  # noqa: F401 - autouse: no test may log a secret
 from .services import STORES, make_store
@@ -35,8 +35,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture(scope="module", params=STORES)

@@ -12,13 +12,14 @@ from markupsafe import Markup
 
 from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
+from flask_strongbox.testing import Clock
 
-from .doubles import CountingStore, FakeClock
+from .doubles import CountingStore
 
 SECRET = "k3Lr9QwP2xZt8NvB5mYc1HsJ6dFg0AeU"
 
 
-def make_app(store: Any, clock: FakeClock, **config: Any) -> Flask:
+def make_app(store: Any, clock: Clock, **config: Any) -> Flask:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=SECRET, TESTING=True, **config)
     Strongbox(app, store=store, clock=clock)
@@ -54,7 +55,7 @@ def make_app(store: Any, clock: FakeClock, **config: Any) -> Flask:
 
 
 @pytest.fixture
-def app(store: Store, clock: FakeClock) -> Flask:
+def app(store: Store, clock: Clock) -> Flask:
     return make_app(CountingStore(store), clock)
 
 
@@ -154,7 +155,7 @@ def test_a_change_of_identity_rotates_the_id(app: Flask, identity_key: str) -> N
 
 
 def test_emptied_session_clears_the_cookie_with_the_attributes_it_was_set_with(
-    store: Store, clock: FakeClock
+    store: Store, clock: Clock
 ) -> None:
     app = make_app(store, clock, SESSION_COOKIE_NAME="sid", SESSION_COOKIE_DOMAIN="example.test",
                    SESSION_COOKIE_PATH="/app", SESSION_COOKIE_SECURE=True,
@@ -172,7 +173,7 @@ def test_emptied_session_clears_the_cookie_with_the_attributes_it_was_set_with(
     assert store.stats(clock()).live == 0
 
 
-def test_non_permanent_session_has_a_server_side_idle_timeout(app: Flask, clock: FakeClock) -> None:
+def test_non_permanent_session_has_a_server_side_idle_timeout(app: Flask, clock: Clock) -> None:
     client = app.test_client()
     client.post("/put", json={"n": 1})
     set_cookie = client.get_cookie("session")
@@ -185,7 +186,7 @@ def test_non_permanent_session_has_a_server_side_idle_timeout(app: Flask, clock:
     assert client.get("/get/n").json == {"value": "None"}
 
 
-def test_absolute_lifetime_is_never_extended_by_sliding(store: Store, clock: FakeClock) -> None:
+def test_absolute_lifetime_is_never_extended_by_sliding(store: Store, clock: Clock) -> None:
     app = make_app(store, clock, STRONGBOX_ABSOLUTE_LIFETIME=timedelta(hours=2))
     client = app.test_client()
     client.post("/put", json={"n": 1})
@@ -196,7 +197,7 @@ def test_absolute_lifetime_is_never_extended_by_sliding(store: Store, clock: Fak
     assert client.get("/get/n").json == {"value": "None"}
 
 
-def test_sliding_expiry_is_a_throttled_touch_not_a_rewrite(app: Flask, clock: FakeClock) -> None:
+def test_sliding_expiry_is_a_throttled_touch_not_a_rewrite(app: Flask, clock: Clock) -> None:
     client = app.test_client()
     client.post("/put", json={"n": 1})
     for _ in range(30):
@@ -210,7 +211,7 @@ def test_sliding_expiry_is_a_throttled_touch_not_a_rewrite(app: Flask, clock: Fa
     assert calls["touch"] == 1 and calls["replace"] == 0
 
 
-def test_permanent_session_without_refresh_keeps_its_expiry(store: Store, clock: FakeClock) -> None:
+def test_permanent_session_without_refresh_keeps_its_expiry(store: Store, clock: Clock) -> None:
     app = make_app(store, clock, SESSION_REFRESH_EACH_REQUEST=False,
                    PERMANENT_SESSION_LIFETIME=timedelta(minutes=5))
     client = app.test_client()
@@ -222,7 +223,7 @@ def test_permanent_session_without_refresh_keeps_its_expiry(store: Store, clock:
     assert client.get("/get/n").json == {"value": "None"}
 
 
-def test_secret_key_rotation_old_sessions_load_and_are_resigned(store: Store, clock: FakeClock) -> None:
+def test_secret_key_rotation_old_sessions_load_and_are_resigned(store: Store, clock: Clock) -> None:
     old_key, new_key = SECRET, "Zq8Wn4Rt6Yp2Lm0Xc7Vb3Nk9Hj5Gf1Ds"
     client = make_app(store, clock).test_client()
     client.post("/put", json={"n": 1})

@@ -415,11 +415,12 @@ def test_a_clock_jump_never_crashes_and_expiry_follows_the_clock() -> None:
     """The app's clock jumps back an hour, then forward past the idle
     timeout: requests keep working, writes under the jumped clock get a
     positive TTL, and the session ends when the clock says it has."""
-    from .doubles import FakeClock
+    from flask_strongbox.testing import Clock
+
     from .test_behaviour import make_app
 
     for store in redis_store():
-        clock = FakeClock()
+        clock = Clock()
         client = make_app(store, clock).test_client()
         assert client.post("/put", json={"user": "alice", "n": 1}).status_code == 200
         clock.advance(-3600)

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_clock import FakeClock
 from flask import Flask
 from flask.testing import FlaskClient
 from strongbox_app import create_app
 from werkzeug.test import TestResponse
+
+from flask_strongbox.testing import Clock
 
 SECRET = "0123456789abcdef" * 4
 
@@ -39,8 +40,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def store_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_app(store_path: Path, clock: FakeClock) -> Callable[..., Flask]:
+def make_app(store_path: Path, clock: Clock) -> Callable[..., Flask]:
     """Build an app for tests; keyword arguments override its settings."""
 
     def make(**overrides: Any) -> Flask:
