@@ -24,7 +24,8 @@ from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
 from flask_strongbox.testing import Clock as Clock  # the suite's clock, imported from here too
 
-SECRET = "t3st-Only-5ecret-Kf8qLm2Zr7Vx1Nw4Hc9Bd6Jp0Sy"
+from .conftest import SECRET as SECRET  # imported from here too
+
 COOKIE = "session"
 SET_COOKIE = re.compile(r"^session=([^;]*);")
 #: Every session cookie a :class:`Browser` sent or received, so tests can

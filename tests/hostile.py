@@ -23,10 +23,10 @@ from flask_strongbox.keys import Keyring
 from flask_strongbox.stores.base import Record, Store
 from flask_strongbox.testing import Clock
 
+from .conftest import OLD_SECRET as OLD_SECRET  # imported from here too
+from .conftest import SECRET as SECRET
 from .doubles import CountingStore
 
-SECRET = "Wq7vN2kR9xLp4TzB8mYc3HsJ6dFg1AeU0oQi5rEt"
-OLD_SECRET = "Zk4Jm8Pw2Qs6Vx0Ty3Nb7Lc1Hd5Rf9Ga2Ue6Io8"
 COOKIE = "session"
 _SET_COOKIE = re.compile(r"^session=([^;]*);")
 

@@ -14,14 +14,13 @@ from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
 from flask_strongbox.testing import Clock
 
+from .conftest import OLD_SECRET, SECRET
 from .doubles import CountingStore
-
-SECRET = "k3Lr9QwP2xZt8NvB5mYc1HsJ6dFg0AeU"
 
 
 def make_app(store: Any, clock: Clock, **config: Any) -> Flask:
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=SECRET, TESTING=True, **config)
+    app.config.update({"SECRET_KEY": SECRET, "TESTING": True, **config})
     Strongbox(app, store=store, clock=clock)
 
     @app.route("/put", methods=["POST"])
@@ -224,14 +223,12 @@ def test_permanent_session_without_refresh_keeps_its_expiry(store: Store, clock:
 
 
 def test_secret_key_rotation_old_sessions_load_and_are_resigned(store: Store, clock: Clock) -> None:
-    old_key, new_key = SECRET, "Zq8Wn4Rt6Yp2Lm0Xc7Vb3Nk9Hj5Gf1Ds"
-    client = make_app(store, clock).test_client()
+    client = make_app(store, clock, SECRET_KEY=OLD_SECRET).test_client()
     client.post("/put", json={"n": 1})
     old_cookie = client.get_cookie("session")
     assert old_cookie is not None
 
-    rotated = make_app(store, clock, SECRET_KEY_FALLBACKS=[old_key])
-    rotated.config["SECRET_KEY"] = new_key
+    rotated = make_app(store, clock, SECRET_KEY_FALLBACKS=[OLD_SECRET])
     client2 = rotated.test_client()
     client2.set_cookie("session", old_cookie.value)
     assert client2.get("/get/n").json == {"value": "1"}
@@ -240,7 +237,6 @@ def test_secret_key_rotation_old_sessions_load_and_are_resigned(store: Store, cl
     assert resigned is not None and resigned.value != old_cookie.value
 
     only_new = make_app(store, clock)
-    only_new.config["SECRET_KEY"] = new_key
     client3 = only_new.test_client()
     client3.set_cookie("session", resigned.value)
     assert client3.get("/get/m").json == {"value": "2"}

@@ -26,10 +26,8 @@ from flask_strongbox.testing import Clock
 
 from . import services
 from .apps import Browser, set_cookie, store_key
+from .conftest import OLD_SECRET, SECRET
 from .doubles import CountingStore
-
-SECRET = "Vq8Lz3Nw6Rb1Tj4Xk7Pc0Ym5Hd2Gf9Sa"
-OLD_SECRET = "Mx4Qe7Bn1Vk8Ws3Lr6Zt9Pd2Hj5Cy0Ga"
 
 
 def make_app(store: Any, clock: Clock, **config: Any) -> Flask:

@@ -21,13 +21,14 @@ from flask import Flask, session
 from flask_strongbox import SQLiteStore, StoreUnavailable, Strongbox
 from flask_strongbox.testing import Clock
 
+from .conftest import SECRET
 from .test_store_contract import NOW, make_record
 from .tutorial import make_app
 
 
 def test_default_store_is_a_0600_sqlite_file_in_the_instance_folder(tmp_path: Path) -> None:
     app = Flask(__name__, instance_path=str(tmp_path / "instance"))
-    app.config.update(SECRET_KEY="h4Jk8Lm2Np6Qr0St3Uv7Wx1Yz5Ab9Cd", TESTING=True)
+    app.config.update(SECRET_KEY=SECRET, TESTING=True)
     Strongbox(app)
 
     @app.route("/")

@@ -24,6 +24,8 @@ from werkzeug.test import TestResponse
 
 from flask_strongbox.testing import Clock
 
+#: The app tests' one ``SECRET_KEY`` (a test-only value); fixtures that cannot
+#: use ``make_app`` take it from the ``secret_key`` fixture.
 SECRET = "0123456789abcdef" * 4
 
 
@@ -37,6 +39,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("FLASK_") or name == "SECRET_KEY":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def secret_key() -> str:
+    return SECRET
 
 
 @pytest.fixture

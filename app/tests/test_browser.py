@@ -50,12 +50,12 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(tmp_path_factory: pytest.TempPathFactory, secret_key: str) -> Iterator[LiveServer]:
     clock = Clock()
     store = tmp_path_factory.mktemp("browser") / "sessions.sqlite3"
     app = create_app(
         {
-            "SECRET_KEY": "browser-tests-" + "k" * 40,
+            "SECRET_KEY": secret_key,
             "TESTING": True,
             "STRONGBOX_STORE": f"sqlite:///{store}",
             "STRONGBOX_CLOCK": clock,
