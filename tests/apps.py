@@ -11,7 +11,6 @@ round instead of by chance.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -25,9 +24,9 @@ from flask_strongbox.stores.base import Store
 from flask_strongbox.testing import Clock as Clock  # the suite's clock, imported from here too
 
 from .conftest import SECRET as SECRET  # imported from here too
+from .cookies import set_cookie as set_cookie  # imported from here too
 
 COOKIE = "session"
-SET_COOKIE = re.compile(r"^session=([^;]*);")
 #: Every session cookie a :class:`Browser` sent or received, so tests can
 #: check that none of them (nor the ids inside) reaches a log line.
 SEEN_COOKIES: set[str] = set()
@@ -133,18 +132,6 @@ def make_app(store: Store, clock: Any = None, *, secret: str = SECRET, metrics: 
 def extension(app: Flask) -> Strongbox:
     box: Strongbox = app.extensions["strongbox_extension"]
     return box
-
-
-def set_cookie(response: TestResponse) -> str | None:
-    """The session cookie a response sets: its value, ``""`` if the response
-    clears it, ``None`` if it leaves it alone."""
-    found = None
-    for header in response.headers.getlist("Set-Cookie"):
-        match = SET_COOKIE.match(header)
-        if match:
-            cleared = not match.group(1) or "Max-Age=0" in header or "1970" in header
-            found = "" if cleared else match.group(1)
-    return found
 
 
 class Browser:
