@@ -14,10 +14,11 @@ from flask_strongbox import signals
 from flask_strongbox.stores.base import Store
 
 from .apps import Browser, Clock, make_app, no_ids_in_logs, set_cookie, store_key
+from .conftest import DEFAULTS
 
 pytestmark = pytest.mark.usefixtures(no_ids_in_logs.__name__)
 
-IDLE = 3600
+IDLE = DEFAULTS.idle_timeout.total_seconds()
 
 
 @pytest.fixture

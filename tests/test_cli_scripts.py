@@ -23,11 +23,12 @@ from flask_strongbox.stores.base import Store
 from flask_strongbox.stores.redis import RedisStore
 
 from .apps import Browser, Clock, make_app, no_ids_in_logs, store_key
+from .conftest import DEFAULTS
 from .services import RedisServer
 
 pytestmark = pytest.mark.usefixtures(no_ids_in_logs.__name__)
 
-IDLE = 3600
+IDLE = DEFAULTS.idle_timeout.total_seconds()
 #: Every command, with arguments that make it do its work.
 COMMANDS = [
     ["stats"], ["list", "--user", "alice"], ["revoke", "0" * 64], ["revoke-user", "alice"],

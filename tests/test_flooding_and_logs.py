@@ -20,6 +20,7 @@ import pytest
 from flask_strongbox import ids
 from flask_strongbox.keys import Keyring, KeySet
 
+from .conftest import DEFAULTS
 from .hostile import OLD_SECRET, SECRET, Target, make_target, set_cookie
 from .log_guard import no_secrets_in_logs, secret_shaped
 from .services import STORES, make_store
@@ -168,7 +169,7 @@ def test_no_log_line_holds_an_id_cookie_store_key_key_or_session_data(
         assert target.box.revoke_user("bob-9c1d-admin") == 1
     target.app.config.update(SECRET_KEY=OLD_SECRET, SECRET_KEY_FALLBACKS=[SECRET])
     alice = remember(set_cookie(target.send("/write", f"session={alice}")))
-    target.clock.advance(2 * 3600)  # everything idle-expires ...
+    target.clock.advance(2 * DEFAULTS.idle_timeout)  # everything idle-expires ...
     remember(target.login("dave-41aa"))  # ... and this write starts a purge of it
     target.app.session_interface.purger.wait(10)  # type: ignore[attr-defined]
     target.send("/logout", f"session={seen_cookies[-1]}")

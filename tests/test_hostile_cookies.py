@@ -14,6 +14,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from flask.sessions import SecureCookieSessionInterface
@@ -27,6 +28,7 @@ from flask_strongbox import ids
 from flask_strongbox.keys import Keyring
 from flask_strongbox.stores.base import Store
 
+from .conftest import DEFAULTS
 from .cookies import set_cookies
 from .hostile import (
     OLD_SECRET,
@@ -284,7 +286,7 @@ def test_cookie_replayed_after_logout_or_expiry_is_an_empty_session(target: Targ
     assert set_cookie(target.send("/logout", f"session={victim.cookie}")) == ""
     assert target.read(victim.cookie) == {}
     idle = target.login("bob")
-    target.clock.advance(3600 + 1)  # STRONGBOX_IDLE_TIMEOUT's default, an hour
+    target.clock.advance(DEFAULTS.idle_timeout + timedelta(seconds=1))
     assert target.read(idle) == {}
     assert target.send("/write", f"session={idle}").get_json() == {"n": 1}  # a new session, not bob's
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +24,7 @@ from flask_strongbox.stores.base import StoreStats
 from flask_strongbox.stores.memory import MemoryStore
 from flask_strongbox.stores.redis import RedisStore
 
+from .conftest import DEFAULTS
 from .services import RedisServer, free_port, redis_cluster, redis_store
 from .test_store_contract import NOW, StoreContract, make_record
 
@@ -423,10 +425,11 @@ def test_a_clock_jump_never_crashes_and_expiry_follows_the_clock() -> None:
         clock = Clock()
         client = make_app(store, clock).test_client()
         assert client.post("/put", json={"user": "alice", "n": 1}).status_code == 200
-        clock.advance(-3600)
+        hour, idle = timedelta(hours=1), DEFAULTS.idle_timeout
+        clock.advance(-hour)
         assert client.get("/get/n").json == {"value": "1"}
         assert client.post("/put", json={"n": 2}).status_code == 200
-        clock.advance(3600 + 3601)  # past the one-hour idle timeout of the last write
+        clock.advance(hour + idle + timedelta(seconds=1))  # past the idle timeout of the last write
         assert client.get("/get/n").json == {"value": "None"}
         assert client.post("/put", json={"n": 3}).status_code == 200
         assert client.get("/get/n").json == {"value": "3"}

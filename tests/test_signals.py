@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from flask_strongbox import signals
 from flask_strongbox.stores.base import Store
 
 from .apps import Browser, Clock, extension, make_app, no_ids_in_logs, set_cookie, store_key
+from .conftest import DEFAULTS
 
 pytestmark = pytest.mark.usefixtures(no_ids_in_logs.__name__)
 
@@ -124,7 +126,7 @@ def test_expired_when_a_valid_cookie_names_an_expired_record(app: Flask, recorde
     browser.get("/login/alice")
     handle = store_key(app, browser.cookie)
     recorder.clear()
-    clock.advance(3600 + 1)  # past the idle timeout
+    clock.advance(DEFAULTS.idle_timeout + timedelta(seconds=1))  # past the idle timeout
     response = browser.get("/incr")
     assert response.status_code == 401 and set_cookie(response) == ""
     assert len(recorder.events) == 1

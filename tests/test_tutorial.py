@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from flask_strongbox.engine import tombstones
 from flask_strongbox.stores.base import Store
 from flask_strongbox.testing import Clock
 
@@ -81,7 +82,7 @@ def test_login_rotates_the_id_and_deletes_the_anonymous_record(app: Flask, clock
     before = set_cookie(client.get("/remember"))
     after = set_cookie(login(client))
     assert before and after and before != after
-    clock.advance(61)  # past the rotated id's short tombstone
+    clock.advance(tombstones.TOMBSTONE_SECONDS + 1)  # past the rotated id's short tombstone
     assert live(app, clock) == 1
     stale = app.test_client()
     stale.set_cookie("session", before)

@@ -11,11 +11,12 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-from strongbox_app import create_app
+from strongbox_app import DEFAULTS, create_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_strongbox.testing import Clock
@@ -164,10 +165,11 @@ def test_idle_session_expires_after_five_minutes(
 ) -> None:
     page = new_context().new_page()
     log_in(page, live_server, "Grace Hopper")
-    live_server.clock.advance(4 * 60)
+    lifetime: timedelta = DEFAULTS["PERMANENT_SESSION_LIFETIME"]  # five minutes
+    live_server.clock.advance(lifetime - timedelta(minutes=1))
     page.reload()
     expect(page.get_by_role("heading", name="Grace Hopper")).to_be_visible()
-    live_server.clock.advance(5 * 60 + 1)
+    live_server.clock.advance(lifetime + timedelta(seconds=1))
     page.reload()
     expect(page).to_have_url(live_server.url + "/login?notice=expired")
     expect(page.get_by_role("status")).to_have_text("Your session expired, please log in again")
