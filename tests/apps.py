@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, current_app, jsonify, request, session
+from flask import Flask, current_app, jsonify, request
 from werkzeug.test import TestResponse
 
-from flask_strongbox import Strongbox
+from flask_strongbox import Strongbox, session
 from flask_strongbox.stores.base import Store
 from flask_strongbox.testing import Clock as Clock  # the suite's clock, imported from here too
 
@@ -57,7 +57,7 @@ def sync() -> None:
         point.wait()
 
 
-def make_app(store: Store, clock: Any = None, *, secret: str = SECRET, metrics: Any = None,
+def make_app(store: Store | None, clock: Any = None, *, secret: str = SECRET, metrics: Any = None,
              **config: Any) -> Flask:
     app = Flask(__name__)
     app.secret_key = secret
@@ -143,6 +143,11 @@ class Browser:
         self.cookie = cookie
         self.user_agent = user_agent
 
+    def get_json(self, path: str) -> Any:
+        """:meth:`get` ``path``; the JSON it answers."""
+        data: Any = self.get(path).json
+        return data
+
     def get(self, path: str, *, follow_cookie: bool = True) -> TestResponse:
         headers = {}
         if self.cookie:
@@ -157,10 +162,11 @@ class Browser:
         return response
 
 
-def store_key(app: Flask, cookie: str) -> str:
+def store_key(app: Flask, cookie: str | None) -> str:
     """The store key (the handle) of the session a cookie names."""
     from flask_strongbox import ids
 
+    assert cookie, "no session cookie"
     keyring = app.session_interface.keyring(app)  # type: ignore[attr-defined]
     verified = ids.unsign(keyring, cookie)
     assert verified is not None, "not a cookie this app signed"

@@ -396,6 +396,12 @@ def test_from_url_rejects_what_it_cannot_serve(url: str) -> None:
         RedisStore.from_url(url)
 
 
+def test_from_url_rejects_an_option_it_does_not_take() -> None:
+    """It takes ``**options`` as the Store protocol says, but only uses its own."""
+    with pytest.raises(ValueError, match="no option 'table'"):
+        RedisStore.from_url("redis://127.0.0.1:6379", table="sessions")
+
+
 def test_repr_names_the_server_but_never_the_password() -> None:
     store = RedisStore.from_url("rediss://user:s3cretpw@cache.example:6380/2?password=s3cretpw")
     assert repr(store) == "<RedisStore rediss://cache.example:6380/2 prefix='strongbox:'>"
