@@ -339,6 +339,7 @@ def test_an_unreadable_record_is_a_fresh_session_replaced_on_the_next_write(
 # -- purges keep up (item 11) -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_purge_takes_the_whole_backlog_off_the_request_thread(tmp_path: Path, clock: Clock) -> None:
     store = SQLiteStore(tmp_path / "s.sqlite3")
     threads: list[str] = []
@@ -402,6 +403,7 @@ def _random_keys() -> list[str | bytes]:
     return keys
 
 
+@pytest.mark.slow
 def test_random_keys_of_32_characters_and_more_are_accepted(tmp_path: Path) -> None:
     for secret in _random_keys():
         app = production_app(secret, tmp_path)

@@ -47,6 +47,7 @@ def _random_cookie() -> str:
 # -- floods ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_anonymous_requests_create_no_records_and_no_cookies(flooded: tuple[Target, int]) -> None:
     """Views that look at the session ("user" in session, or all of it) for
     visitors without a cookie never touch the store."""
@@ -59,6 +60,7 @@ def test_anonymous_requests_create_no_records_and_no_cookies(flooded: tuple[Targ
     assert target.spy.calls == {}
 
 
+@pytest.mark.slow
 def test_well_formed_unsigned_ids_create_no_records_and_no_store_queries(
     flooded: tuple[Target, int],
 ) -> None:
@@ -70,6 +72,7 @@ def test_well_formed_unsigned_ids_create_no_records_and_no_store_queries(
     assert target.spy.calls == {}
 
 
+@pytest.mark.slow
 def test_validly_signed_unknown_ids_create_no_records(flooded: tuple[Target, int]) -> None:
     """Ids the server signed but has no record for (expired, revoked, or
     signed with a leaked key) are looked up once each and never created."""
@@ -97,6 +100,7 @@ def target(tmp_path: Path) -> Iterator[Target]:
         yield make_target(store)
 
 
+@pytest.mark.slow
 def test_flood_of_invalid_cookies_is_one_log_line_per_interval(
     target: Target, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -110,6 +114,7 @@ def test_flood_of_invalid_cookies_is_one_log_line_per_interval(
     assert _strongbox_lines(caplog)[1:] == ["rejected 3000 session cookie(s) or record(s) (bad cookie: 3000)"]
 
 
+@pytest.mark.slow
 def test_steady_flood_of_mixed_rejections_stays_a_trickle(
     target: Target, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -291,6 +291,7 @@ def test_cookie_replayed_after_logout_or_expiry_is_an_empty_session(target: Targ
     assert target.send("/write", f"session={idle}").get_json() == {"n": 1}  # a new session, not bob's
 
 
+@pytest.mark.slow
 def test_session_ids_are_256_random_bits_and_never_repeat(target: Target) -> None:
     cookies = {set_cookie(target.send("/write", None)) for _ in range(500)}
     assert len(cookies) == 500

@@ -718,6 +718,7 @@ def dicts_along(data: Any, path: tuple[str, ...]) -> bool:
     return all(isinstance(at(data, path[:depth]), dict) for depth in range(len(path)))
 
 
+@pytest.mark.slow
 @_PROPERTIES
 @given(overlapping_requests() | overlapping_requests(list_operation))
 def test_generated_merges_agree_with_the_model_and_keep_every_lone_change(requests: tuple[Any, ...]) -> None:

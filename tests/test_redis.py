@@ -103,6 +103,7 @@ def test_cluster_spreads_records_over_every_node_and_agrees_with_memory(
     assert store.stats(now + 400) == model.stats(now + 400)
 
 
+@pytest.mark.slow
 def test_a_crashed_cluster_node_is_unavailable_then_recovers(tmp_path: Path) -> None:
     """Keys on a killed node raise StoreUnavailable; once the node is back the
     same store object works again."""

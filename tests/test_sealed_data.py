@@ -62,6 +62,7 @@ def blob_of(target: Target, cookie: str) -> bytes:
 # -- tampered envelopes ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_flipped_bit_of_the_envelope_is_rejected(target: Target, alice: str) -> None:
     original = blob_of(target, alice)
     for bit in range(len(original) * 8):
