@@ -9,7 +9,6 @@ from a client without a cookie jar: a jar would overwrite the header.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,13 +20,14 @@ from werkzeug.test import TestResponse
 from flask_strongbox import Strongbox, ids
 from flask_strongbox.keys import Keyring
 from flask_strongbox.stores.base import Record, Store
+from flask_strongbox.testing import Clock
 
-from .doubles import CountingStore, FakeClock
+from .conftest import OLD_SECRET as OLD_SECRET  # imported from here too
+from .conftest import SECRET as SECRET
+from .cookies import set_cookie as set_cookie  # imported from here too
+from .doubles import CountingStore
 
-SECRET = "Wq7vN2kR9xLp4TzB8mYc3HsJ6dFg1AeU0oQi5rEt"
-OLD_SECRET = "Zk4Jm8Pw2Qs6Vx0Ty3Nb7Lc1Hd5Rf9Ga2Ue6Io8"
 COOKIE = "session"
-_SET_COOKIE = re.compile(r"^session=([^;]*);")
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Target:
     box: Strongbox
     spy: CountingStore
     store: Store
-    clock: FakeClock
+    clock: Clock
 
     @property
     def keyring(self) -> Keyring:
@@ -92,7 +92,7 @@ class Target:
 
 def make_target(store: Store, **config: Any) -> Target:
     """A Strongbox app on ``store`` with views that read and write the session."""
-    clock = FakeClock()
+    clock = Clock()
     spy = CountingStore(store)
     app = Flask(__name__)
     app.config.update({"SECRET_KEY": SECRET, "TESTING": True, **config})
@@ -165,14 +165,4 @@ def nested(depth: int, wrap: Callable[[Any], Any] = lambda inner: [inner]) -> An
     return value
 
 
-def set_cookie(response: TestResponse) -> str | None:
-    """The session cookie a response sets: its value, ``""`` if it clears
-    it, ``None`` if it leaves it alone."""
-    found = None
-    for header in response.headers.getlist("Set-Cookie"):
-        match = _SET_COOKIE.match(header)
-        if match:
-            cleared = not match.group(1) or "Max-Age=0" in header
-            found = "" if cleared else match.group(1)
-    return found
 

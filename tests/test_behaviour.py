@@ -12,15 +12,16 @@ from markupsafe import Markup
 
 from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
+from flask_strongbox.testing import Clock
 
-from .doubles import CountingStore, FakeClock
+from .conftest import DEFAULTS, OLD_SECRET, SECRET
+from .cookies import set_cookies
+from .doubles import CountingStore
 
-SECRET = "k3Lr9QwP2xZt8NvB5mYc1HsJ6dFg0AeU"
 
-
-def make_app(store: Any, clock: FakeClock, **config: Any) -> Flask:
+def make_app(store: Any, clock: Clock, **config: Any) -> Flask:
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=SECRET, TESTING=True, **config)
+    app.config.update({"SECRET_KEY": SECRET, "TESTING": True, **config})
     Strongbox(app, store=store, clock=clock)
 
     @app.route("/put", methods=["POST"])
@@ -54,7 +55,7 @@ def make_app(store: Any, clock: FakeClock, **config: Any) -> Flask:
 
 
 @pytest.fixture
-def app(store: Store, clock: FakeClock) -> Flask:
+def app(store: Store, clock: Clock) -> Flask:
     return make_app(CountingStore(store), clock)
 
 
@@ -154,38 +155,39 @@ def test_a_change_of_identity_rotates_the_id(app: Flask, identity_key: str) -> N
 
 
 def test_emptied_session_clears_the_cookie_with_the_attributes_it_was_set_with(
-    store: Store, clock: FakeClock
+    store: Store, clock: Clock
 ) -> None:
     app = make_app(store, clock, SESSION_COOKIE_NAME="sid", SESSION_COOKIE_DOMAIN="example.test",
                    SESSION_COOKIE_PATH="/app", SESSION_COOKIE_SECURE=True,
                    SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PARTITIONED=True)
     client = app.test_client()
     base = "https://example.test/app"
-    set_cookie = client.post("/put", base_url=base, json={"a": 1}).headers["Set-Cookie"]
-    for attribute in ("sid=", "Domain=example.test", "Path=/app", "Secure", "HttpOnly",
-                      "SameSite=Strict", "Partitioned"):
-        assert attribute in set_cookie
-    cleared = client.get("/clear", base_url=base).headers["Set-Cookie"]
-    assert cleared.startswith("sid=;")
-    for attribute in ("Domain=example.test", "Path=/app", "Secure", "SameSite=Strict", "Partitioned"):
-        assert attribute in cleared
+    attributes = {"domain": "example.test", "path": "/app", "secure": None, "samesite": "Strict",
+                  "partitioned": None}
+    [written] = set_cookies(client.post("/put", base_url=base, json={"a": 1}), "sid")
+    assert written.value and not written.cleared
+    assert written.attributes.items() >= {**attributes, "httponly": None}.items()
+    [cleared] = set_cookies(client.get("/clear", base_url=base), "sid")
+    assert cleared.cleared and cleared.value == ""
+    assert cleared.attributes.items() >= attributes.items()
     assert store.stats(clock()).live == 0
 
 
-def test_non_permanent_session_has_a_server_side_idle_timeout(app: Flask, clock: FakeClock) -> None:
+def test_non_permanent_session_has_a_server_side_idle_timeout(app: Flask, clock: Clock) -> None:
     client = app.test_client()
     client.post("/put", json={"n": 1})
     set_cookie = client.get_cookie("session")
     assert set_cookie is not None and set_cookie.expires is None  # a browser-session cookie
-    clock.advance(50 * 60)
+    idle, minutes = DEFAULTS.idle_timeout, timedelta(minutes=10)
+    clock.advance(idle - minutes)
     assert client.get("/get/n").json == {"value": "1"}  # use slides the idle timeout
-    clock.advance(50 * 60)
+    clock.advance(idle - minutes)
     assert client.get("/get/n").json == {"value": "1"}
-    clock.advance(61 * 60)
+    clock.advance(idle + minutes)
     assert client.get("/get/n").json == {"value": "None"}
 
 
-def test_absolute_lifetime_is_never_extended_by_sliding(store: Store, clock: FakeClock) -> None:
+def test_absolute_lifetime_is_never_extended_by_sliding(store: Store, clock: Clock) -> None:
     app = make_app(store, clock, STRONGBOX_ABSOLUTE_LIFETIME=timedelta(hours=2))
     client = app.test_client()
     client.post("/put", json={"n": 1})
@@ -196,7 +198,7 @@ def test_absolute_lifetime_is_never_extended_by_sliding(store: Store, clock: Fak
     assert client.get("/get/n").json == {"value": "None"}
 
 
-def test_sliding_expiry_is_a_throttled_touch_not_a_rewrite(app: Flask, clock: FakeClock) -> None:
+def test_sliding_expiry_is_a_throttled_touch_not_a_rewrite(app: Flask, clock: Clock) -> None:
     client = app.test_client()
     client.post("/put", json={"n": 1})
     for _ in range(30):
@@ -204,13 +206,13 @@ def test_sliding_expiry_is_a_throttled_touch_not_a_rewrite(app: Flask, clock: Fa
         client.get("/get/n")
     calls = spy(app).calls
     assert calls["replace"] == 0
-    assert calls["touch"] == 0  # 30 s of reads stay inside the 60 s touch interval
-    clock.advance(61)
+    assert calls["touch"] == 0  # 30 s of reads stay inside the touch interval
+    clock.advance(DEFAULTS.touch_interval + timedelta(seconds=1))
     client.get("/get/n")
     assert calls["touch"] == 1 and calls["replace"] == 0
 
 
-def test_permanent_session_without_refresh_keeps_its_expiry(store: Store, clock: FakeClock) -> None:
+def test_permanent_session_without_refresh_keeps_its_expiry(store: Store, clock: Clock) -> None:
     app = make_app(store, clock, SESSION_REFRESH_EACH_REQUEST=False,
                    PERMANENT_SESSION_LIFETIME=timedelta(minutes=5))
     client = app.test_client()
@@ -222,15 +224,13 @@ def test_permanent_session_without_refresh_keeps_its_expiry(store: Store, clock:
     assert client.get("/get/n").json == {"value": "None"}
 
 
-def test_secret_key_rotation_old_sessions_load_and_are_resigned(store: Store, clock: FakeClock) -> None:
-    old_key, new_key = SECRET, "Zq8Wn4Rt6Yp2Lm0Xc7Vb3Nk9Hj5Gf1Ds"
-    client = make_app(store, clock).test_client()
+def test_secret_key_rotation_old_sessions_load_and_are_resigned(store: Store, clock: Clock) -> None:
+    client = make_app(store, clock, SECRET_KEY=OLD_SECRET).test_client()
     client.post("/put", json={"n": 1})
     old_cookie = client.get_cookie("session")
     assert old_cookie is not None
 
-    rotated = make_app(store, clock, SECRET_KEY_FALLBACKS=[old_key])
-    rotated.config["SECRET_KEY"] = new_key
+    rotated = make_app(store, clock, SECRET_KEY_FALLBACKS=[OLD_SECRET])
     client2 = rotated.test_client()
     client2.set_cookie("session", old_cookie.value)
     assert client2.get("/get/n").json == {"value": "1"}
@@ -239,7 +239,6 @@ def test_secret_key_rotation_old_sessions_load_and_are_resigned(store: Store, cl
     assert resigned is not None and resigned.value != old_cookie.value
 
     only_new = make_app(store, clock)
-    only_new.config["SECRET_KEY"] = new_key
     client3 = only_new.test_client()
     client3.set_cookie("session", resigned.value)
     assert client3.get("/get/m").json == {"value": "2"}
