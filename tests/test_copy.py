@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from flask import Flask, jsonify, session
+from flask.testing import FlaskClient
 
 from flask_strongbox import Strongbox
 from flask_strongbox.copying import Copier, put_exact
@@ -123,7 +124,7 @@ def test_copy_moves_every_live_session_and_clients_go_on_on_the_new_store(
     prefix = f"copy-test:{secrets.token_hex(6)}:"
     old, new_url = make_app(places.url(source), prefix), places.url(target)
     try:
-        clients = {}
+        clients: dict[tuple[str, int], FlaskClient] = {}
         for name in ("ada", "grace", "linus", "ada"):
             client = old.test_client()
             client.get(f"/login/{name}")
@@ -140,7 +141,8 @@ def test_copy_moves_every_live_session_and_clients_go_on_on_the_new_store(
         for (name, _), client in clients.items():
             new_client = new.test_client()
             new_client.set_cookie("session", client.get_cookie("session").value)  # type: ignore[union-attr]
-            assert new_client.get("/show").json["user"] == name
+            shown = new_client.get("/show").json
+            assert shown is not None and shown["user"] == name
         with new.test_request_context():
             assert len(new.config["BOX"].sessions_of("ada")) == 2  # the per-user index came along
     finally:

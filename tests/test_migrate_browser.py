@@ -21,8 +21,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_strongbox import Strongbox
 from flask_strongbox.stores.sqlite import SQLiteStore
+from flask_strongbox.testing import Clock as FakeClock
 
-from .doubles import FakeClock
 from .legacy_apps import cookie_app, typed
 from .legacy_stores import redis_legacy
 from .test_migrate_flask_session_on_the_fly import as_strongbox_keeps

@@ -28,8 +28,8 @@ from flask_strongbox.interface import strongbox_of
 from flask_strongbox.migrate import Missing, Refused
 from flask_strongbox.stores.base import Store
 from flask_strongbox.stores.sqlite import SQLiteStore
+from flask_strongbox.testing import Clock as FakeClock
 
-from .doubles import FakeClock
 from .legacy_apps import FLASK_SESSION_DATA, add_views, typed
 from .legacy_stores import BACKENDS, Legacy, flask_session_app, redis_legacy
 
@@ -118,8 +118,8 @@ def test_every_client_stays_logged_in_with_what_flask_session_loaded(
         assert new is not None and STRONGBOX_COOKIE.fullmatch(new.value)
         assert client.get("/count").text == "1"
         assert isinstance(legacy.reader.load(legacy.sid(cookie), time.time()), Missing)  # moved out
-    assert strongbox_of(app).adopter is not None
-    assert strongbox_of(app).adopter.counts["moved"] == 3
+    adopter = strongbox_of(app).adopter
+    assert adopter is not None and adopter.counts["moved"] == 3
 
 
 def test_replayed_cookie_gets_no_second_session(

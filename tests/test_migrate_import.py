@@ -16,8 +16,8 @@ from flask import Flask
 from flask_strongbox.migrate import Missing, Refused
 from flask_strongbox.stores.base import Store
 from flask_strongbox.stores.sqlite import SQLiteStore
+from flask_strongbox.testing import Clock as FakeClock
 
-from .doubles import FakeClock
 from .legacy_apps import typed
 from .legacy_stores import BACKENDS, LIFETIME, Legacy, sqlite_legacy
 from .test_migrate_flask_session_on_the_fly import STRONGBOX_COOKIE, as_strongbox_keeps, switched, visit

@@ -22,8 +22,8 @@ from flask.testing import FlaskClient
 
 from flask_strongbox import ConfigurationError, Strongbox
 from flask_strongbox.stores.base import Store
+from flask_strongbox.testing import Clock as FakeClock
 
-from .doubles import FakeClock
 from .legacy_apps import SECRET, TAGGED, add_views, cookie_app, typed
 
 STRONGBOX_COOKIE = re.compile(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}")
