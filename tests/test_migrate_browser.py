@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -114,7 +115,7 @@ def new_context(browser: Any) -> Iterator[Callable[[], Any]]:
 @pytest.fixture
 def clock() -> FakeClock:
     clock = FakeClock()
-    clock.advance(5)
+    clock.advance(30)
     return clock
 
 
@@ -153,6 +154,7 @@ def test_chromium_stays_logged_in_from_flask_cookie_sessions(
         late_cookie = cookie_of(later)
         assert all(kind in before[0] for kind in ("'ada'", "tuple", "bytes", "Markup", "UUID", "datetime"))
 
+        clock.now = time.time() + 1  # the restart: after every legacy cookie was signed
         store = SQLiteStore(str(tmp_path / "s.sqlite3"))
         server.app = strongbox_app(old, store, clock, STRONGBOX_MIGRATE_FROM="flask-cookie")
 
@@ -180,6 +182,7 @@ def test_chromium_stays_logged_in_from_flask_session_on_redis(
             loaded = as_strongbox_keeps(legacy.flask_session_loads(old_cookie))
             expected = repr(typed({k: v for k, v in loaded.items() if k != "_permanent"}))
 
+            clock.now = time.time() + 1  # the restart
             store = SQLiteStore(str(tmp_path / "s.sqlite3"))
             server.app = strongbox_app(old, store, clock, STRONGBOX_MIGRATE_FROM="flask-session",
                                        STRONGBOX_MIGRATE_STORE=legacy.url)

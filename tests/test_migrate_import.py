@@ -34,7 +34,7 @@ def legacy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Legacy]:
 @pytest.fixture
 def clock() -> FakeClock:
     clock = FakeClock()
-    clock.advance(5)
+    clock.advance(30)
     return clock
 
 
