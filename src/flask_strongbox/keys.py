@@ -68,14 +68,23 @@ class KeySet:
 
 
 class Keyring:
-    """The primary key set (``SECRET_KEY``) and the fallbacks, newest first."""
+    """The primary key set (``SECRET_KEY``) and the fallbacks, newest first.
 
-    def __init__(self, secret: str | bytes, fallbacks: Sequence[str | bytes] = ()) -> None:
+    :param names: the settings the primary key and the fallbacks come from,
+        for messages: ``("SECRET_KEY", "SECRET_KEY_FALLBACKS")`` by default.
+    """
+
+    def __init__(
+        self, secret: str | bytes, fallbacks: Sequence[str | bytes] = (),
+        names: tuple[str, str] = ("SECRET_KEY", "SECRET_KEY_FALLBACKS"),
+    ) -> None:
         self.sets: tuple[KeySet, ...] = tuple(
             KeySet.from_secret(s) for s in (secret, *fallbacks)
         )
         self.primary = self.sets[0]
         self._by_kid = {ks.kid: ks for ks in reversed(self.sets)}
+        #: The setting each key set comes from, in the order of :attr:`sets`.
+        self.names: tuple[str, ...] = (names[0], *(f"{names[1]}[{i}]" for i in range(len(fallbacks))))
 
     def __repr__(self) -> str:
         return f"<Keyring primary={self.primary.kid.hex()} fallbacks={len(self.sets) - 1}>"
