@@ -45,7 +45,7 @@ _NONCE = 12
 _TAG = 16
 _INFO = b"flask-strongbox/v2 session data key"
 _NO_USER = b"\x00"
-_USER = b"\x01"
+_TIME = struct.Struct(">d").pack
 _SHA256 = hashes.SHA256()
 _V2 = bytes([VERSION])
 
@@ -84,8 +84,9 @@ class Binding(NamedTuple):
     def associated_data(self, header: bytes, purpose: bytes) -> bytes:
         # Fixed-width fields first, then a tagged user hash, then the purpose:
         # no two bindings encode alike.
-        user = _NO_USER if self.user_hash is None else _USER + self.user_hash.encode() + b"|"
-        return header + self.key.encode() + struct.pack(">d", self.created) + user + purpose
+        user = self.user_hash
+        tagged = _NO_USER if user is None else b"\x01%s|" % user.encode()
+        return b"%s%s%s%s%s" % (header, self.key.encode(), _TIME(self.created), tagged, purpose)
 
 
 def kid_of(blob: bytes) -> bytes | None:
