@@ -20,7 +20,8 @@ import redis
 from flask import Flask, session
 from flask.globals import _cv_request
 
-from flask_strongbox import ConfigurationError, MemoryStore, Settings, SQLiteStore, Strongbox
+from flask_strongbox import ConfigurationError, MemoryStore, Settings, SQLiteStore, Strongbox, ids
+from flask_strongbox.keys import Keyring
 from flask_strongbox.stores.base import Store
 from flask_strongbox.testing import Clock
 
@@ -91,8 +92,11 @@ def test_a_session_under_a_fallback_key_slides_like_one_under_the_current_key(
         expiry = cookie_expiry(response)
         assert expiry is not None, "the browser cookie's expiry is refreshed"
         assert expiry.timestamp() == pytest.approx(clock() + 600, abs=2)
-    assert browser.cookie == old_cookie  # still the fallback key's cookie: nothing was rewritten
-    record = store.get(store_key(app, old_cookie), clock())
+    # The first read that slid it also moved it to the current key (a
+    # rotation finishes by reading): a new cookie, signed and sealed anew.
+    assert browser.cookie and browser.cookie != old_cookie
+    assert ids.unsign(Keyring(SECRET), browser.cookie) is not None
+    record = store.get(store_key(app, browser.cookie), clock())
     assert record is not None and record.expires == pytest.approx(clock() + 600)
 
 

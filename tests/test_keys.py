@@ -104,7 +104,8 @@ def test_session_made_under_a_fallback_still_loads(rotated: tuple[Target, str]) 
 
 def test_a_read_leaves_a_fallback_session_where_it_is(rotated: tuple[Target, str]) -> None:
     """Reading a session sealed under a fallback key writes nothing and sets
-    no cookie: only a write moves it to the new key."""
+    no cookie while no touch is due: a write moves it to the new key, and so
+    does a read that slides its expiry (``test_rotation.py``)."""
     target, old_cookie = rotated
     target.spy.calls.clear()
     response = target.send("/read", f"session={old_cookie}")

@@ -68,13 +68,20 @@ class StrongboxSessionInterface(SessionInterface):
 
     def keyring(self, app: Flask) -> Keyring | None:
         """The keys for the app's current secret key and fallbacks, derived
-        once and re-derived only when they change. Read as Flask reads them:
+        once and re-derived only when they change. ``STRONGBOX_SECRET_KEY``
+        and its fallbacks if set, else read as Flask reads them:
         ``app.secret_key``, ``SECRET_KEY_FALLBACKS``, ``app.debug`` and
         ``app.testing`` (a Flask subclass may set those as class attributes).
 
         :raises ConfigurationError: a key is unsafe outside debug and testing.
         """
-        source = (app.secret_key, app.config.get("SECRET_KEY_FALLBACKS"), bool(app.debug or app.testing))
+        settings = self.engine.settings
+        relaxed = bool(app.debug or app.testing)
+        source: tuple[Any, ...] = (
+            (app.secret_key, app.config.get("SECRET_KEY_FALLBACKS"), relaxed)
+            if settings.secret_key is None
+            else (settings.secret_key, settings.secret_key_fallbacks, relaxed, settings.key_settings)
+        )
         cached = self._keys
         if cached is None or cached[0] != source:
             cached = self._keys = (source, keyring_for(*source))

@@ -9,6 +9,7 @@ may change them after ``init_app``, as the tutorial does.
 from __future__ import annotations
 
 import difflib
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -17,6 +18,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .keys import fallbacks_of
 from .stores.base import Store
 
 
@@ -70,6 +72,27 @@ class Settings:
     retry_after: int = 2
     #: Zero-argument callable returning Unix seconds; tests move time with it.
     clock: Callable[[], float] = time.time
+    #: The key that signs and seals sessions, in place of Flask's
+    #: ``SECRET_KEY`` (which then only Flask uses), so that rotating one does
+    #: not rotate the other. Judged like ``SECRET_KEY``: outside debug and
+    #: testing, a weak one is refused. ``None``: ``SECRET_KEY``.
+    #:
+    #: .. versionadded:: 0.2
+    secret_key: str | bytes | None = None
+    #: Older values of ``STRONGBOX_SECRET_KEY`` that still verify cookies and
+    #: open sessions until they move to the current key, as
+    #: ``SECRET_KEY_FALLBACKS`` does for ``SECRET_KEY``; ``flask sessions
+    #: keys`` says when one can go. Only with ``STRONGBOX_SECRET_KEY`` (or
+    #: ``STRONGBOX_SECRET_KEY_FILE``).
+    #:
+    #: .. versionadded:: 0.2
+    secret_key_fallbacks: tuple[str | bytes, ...] = ()
+    #: A file holding ``STRONGBOX_SECRET_KEY``, such as a mounted secret,
+    #: read once by ``init_app`` (surrounding whitespace stripped), instead of
+    #: putting the key in the configuration or the environment.
+    #:
+    #: .. versionadded:: 0.2
+    secret_key_file: str | None = None
     #: Count session events and time store calls as Prometheus metrics, on
     #: ``prometheus_client``'s default registry (the ``metrics`` extra);
     #: ``Strongbox(app, metrics=registry)`` names another registry. See
@@ -96,6 +119,8 @@ class Settings:
     def __repr__(self) -> str:
         # A store URL may carry a password: show where, never who or how.
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["secret_key"] = None if self.secret_key is None else "<hidden>"
+        shown["secret_key_fallbacks"] = f"<{len(self.secret_key_fallbacks)} hidden>"
         if isinstance(self.store, str):
             parts = urlsplit(self.store)
             shown["store"] = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
@@ -119,7 +144,47 @@ class Settings:
             raise ConfigurationError(f"{key} is not a Strongbox setting{hint}")
         values = {n: config[f"STRONGBOX_{n.upper()}"] for n in names if f"STRONGBOX_{n.upper()}" in config}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**{name: _check(name, value) for name, value in values.items()})
+        checked = {name: _check(name, value) for name, value in values.items()}
+        return cls(**_session_key(checked))
+
+    @property
+    def key_settings(self) -> tuple[str, str]:
+        """The settings the session keys come from, for messages: Flask's
+        ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS``, or Strongbox's own."""
+        if self.secret_key is None:
+            return ("SECRET_KEY", "SECRET_KEY_FALLBACKS")
+        primary = "STRONGBOX_SECRET_KEY_FILE" if self.secret_key_file else "STRONGBOX_SECRET_KEY"
+        return (primary, "STRONGBOX_SECRET_KEY_FALLBACKS")
+
+
+def _session_key(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with ``STRONGBOX_SECRET_KEY`` read from its file, if one
+    is named; a key given twice, or fallbacks without a key, refused."""
+    path = values.get("secret_key_file")
+    if path is not None:
+        if values.get("secret_key") is not None:
+            raise ConfigurationError(
+                "STRONGBOX_SECRET_KEY and STRONGBOX_SECRET_KEY_FILE are both set; set only one"
+            )
+        values["secret_key"] = _read_key(path)
+    if values.get("secret_key_fallbacks") and values.get("secret_key") is None:
+        raise ConfigurationError(
+            "STRONGBOX_SECRET_KEY_FALLBACKS is set without STRONGBOX_SECRET_KEY; set the current "
+            "key there too (or list the old keys in SECRET_KEY_FALLBACKS)"
+        )
+    return values
+
+
+def _read_key(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            key = file.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+        raise ConfigurationError(f"STRONGBOX_SECRET_KEY_FILE cannot be read: {path}: {reason}") from None
+    if not key:
+        raise ConfigurationError(f"STRONGBOX_SECRET_KEY_FILE is empty: {path}")
+    return key
 
 
 def _check(name: str, value: Any) -> Any:
@@ -134,6 +199,29 @@ def _identity_keys(setting: str, value: Any) -> tuple[str, ...]:
     if not keys or not all(isinstance(k, str) and k for k in keys):
         raise ConfigurationError(f"{setting} must be a non-empty list of session keys")
     return keys
+
+
+def _secret(setting: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, (str, bytes)) or not value:
+        raise ConfigurationError(f"{setting} must be a non-empty str or bytes key")
+    return value
+
+
+def _secret_fallbacks(setting: str, value: Any) -> tuple[str | bytes, ...]:
+    keys = fallbacks_of(value, setting)
+    for i, key in enumerate(keys):
+        _secret(f"{setting}[{i}]", key)
+    return keys
+
+
+def _path(setting: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise ConfigurationError(f"{setting} must be a file path")
+    return str(os.fspath(value))
 
 
 def _clock(setting: str, value: Any) -> Any:
@@ -224,5 +312,6 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "identity_keys": _identity_keys, "clock": _clock, "store": _store,
     "key_prefix": _name, "table": _name, "max_sessions_per_user": _cap,
     "migrate_from": _migrate_from, "migrate_until": _moment, "migrate_store": _optional_name,
+    "secret_key": _secret, "secret_key_fallbacks": _secret_fallbacks, "secret_key_file": _path,
 }
 _CHECKS_BY_KIND: dict[object, Callable[[str, Any], Any]] = {"timedelta": _duration, "bool": _flag}

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import ids, serialization
+from .. import ids, sealing, serialization
 from ..audit import logger
 from ..errors import SaveConflict, StoreUnavailable, UnreadableRecord
 from ..keys import Keyring, KeySet
@@ -181,7 +181,7 @@ class Adopter:
                 continue
             if pointer is None:
                 continue
-            sid = tombstones.successor(ctx.keyring, pointer)
+            sid = tombstones.successor(ctx.keyring, pointer, _token_id(token))
             if sid is None or not (yield from ops.delete(key)):
                 return self._replayed(ctx, key)  # taken by a concurrent request
             cookie = ids.sign(ctx.keyring, sid)
@@ -267,12 +267,22 @@ def marker_key(keyset: KeySet, source: str, token: str) -> str:
     return hmac.digest(key, f"{source}\x00{token}".encode(), "sha256").hex()
 
 
-def pointer(keyring: Keyring, key: str, sid: bytes, now: float, until: float) -> Record:
-    """The record a bulk import leaves under ``key`` (:func:`import_key`):
-    a tombstone pointing to session ``sid``, until ``until``."""
-    blob = _MARKER_BLOB + tombstones.pointer_to(keyring, key, sid)
+def pointer(keyring: Keyring, key: str, token: str, sid: bytes, span: tuple[float, float]) -> Record:
+    """The record a bulk import leaves under ``key`` (:func:`import_key`)
+    for the legacy session ``token`` names: a tombstone pointing to session
+    ``sid``, from ``span[0]`` until ``span[1]``. The pointer is sealed under
+    a key derived from ``token``, which only the legacy cookie carries, so a
+    store dump and the app's keys do not lead to the session."""
+    now, until = span
+    old = sealing.Binding(_token_id(token), key, now, None)
+    blob = _MARKER_BLOB + tombstones.pointer_to(keyring, old, keyring.primary, sid)
     return Record(key=key, blob=blob, version=1, created=now, last_seen=now, expires=until,
                   absolute_expires=until)
+
+
+def _token_id(token: str) -> bytes:
+    """The legacy session's id as the sealing derives keys from it."""
+    return token.encode("utf-8", "surrogatepass")
 
 
 def import_key(keyset: KeySet, source: str, token: str) -> str:

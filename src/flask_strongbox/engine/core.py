@@ -123,10 +123,11 @@ class Engine:
         state = session.state
         if (
             # The common read: nothing was assigned and nothing can change in
-            # place, under the primary key. decide() says TOUCH; skip the
+            # place, sealed as new records are. decide() says TOUCH; skip the
             # serialization that would only prove the content unchanged.
             state is not None and state.record is not None and not session.modified
-            and state.keyset is ctx.keyring.primary and is_immutable(data) and not data.keys() <= MARKERS
+            and state.keyset is ctx.keyring.primary and not state.stale
+            and is_immutable(data) and not data.keys() <= MARKERS
         ):
             return (yield from self.writer.touch(ctx, state, bool(data.get("_permanent")), False))
         empty = data.keys() <= MARKERS
@@ -139,6 +140,7 @@ class Engine:
             identity_changed=identity != (None if loaded is None else loaded.identity),
             regenerate=session.regenerate_requested,
             under_fallback=state is not None and state.keyset is not ctx.keyring.primary,
+            reseal_due=loaded is not None and loaded.stale and _touch_due(ctx, loaded, data),
         )
         job = Save(ctx, state, data, plaintext, session.reads, written=session.modified,
                    regenerate=session.regenerate_requested, identity=identity)
@@ -162,3 +164,10 @@ class Engine:
             session.failed = True
             logger.warning("session activity not recorded: %s", exc)
             return NOTHING
+
+
+def _touch_due(ctx: Context, state: Loaded, data: dict[str, Any]) -> bool:
+    """Whether a touch of the loaded record is due now (its expiry would
+    move by the throttle): a stale record is rewritten as often, no more."""
+    assert state.record is not None
+    return ctx.lifetimes.slide(state.record, ctx.now, bool(data.get("_permanent")))[0]

@@ -96,7 +96,7 @@ def import_one(engine: Engine, ctx: Context, reader: LegacyReader, record: Legac
     until = created.absolute_expires if created is not None else ctx.now
     if found.expires is not None:
         until = min(until, found.expires)
-    if not store.create(pointer(ctx.keyring, key, sid[0], ctx.now, until)):
+    if not store.create(pointer(ctx.keyring, key, record.key, sid[0], (ctx.now, until))):
         store.delete(new_key)  # a concurrent run moved it first
         return "already"
     reader.delete_record(record.key)
