@@ -140,7 +140,7 @@ def install(project: Project, source: Path) -> None:
     translations = source / "flask_security" / "translations"
     if translations.is_dir():  # Flask-Security's tox compiles its catalogs first
         for folder in (translations, source / "tests" / "translations"):
-            run(VENV / "bin" / "pybabel", "compile", "-q", "--domain", "flask_security", "-d", folder)
+            run(VENV / "bin" / "pybabel", "compile", "--domain", "flask_security", "-d", folder)
 
 
 def run_suite(project: Project, source: Path, mode: str, extra: list[str]) -> Path:
