@@ -143,12 +143,12 @@ def install(project: Project, source: Path) -> None:
             run(VENV / "bin" / "pybabel", "compile", "--domain", "flask_security", "-d", folder)
 
 
-def run_suite(project: Project, source: Path, mode: str, extra: list[str]) -> Path:
-    report = RESULTS / f"{project.name.lower()}-{mode}.xml"
+def run_suite(project: Project, source: Path, mode: str, extra: list[str], decode: bool = False) -> Path:
+    report = RESULTS / f"{project.name.lower()}-{mode}{'-decode' if decode else ''}.xml"
     args = ["-q", "-p", "no:randomly", f"--junitxml={report}", *project.pytest_args, *extra]
     if mode == "strongbox":
         args[:0] = ["-p", "strongbox_plugin"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "compat"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "compat"), STRONGBOX_COMPAT_DECODE=str(int(decode)))
     print("+", PY, "-m pytest", " ".join(args), flush=True)
     subprocess.run([str(PY), "-m", "pytest", *args], cwd=source, env=env, check=False)  # noqa: S603
     return report
@@ -194,6 +194,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", action="append", choices=sorted(PROJECTS))
     parser.add_argument("--mode", choices=("both", "plain", "strongbox"), default="both")
+    parser.add_argument(
+        "--decode", action="store_true",
+        help="with Strongbox, let cookie-decoding test helpers ask Strongbox (Flask-Security)",
+    )
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to pytest")
     options = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -203,7 +207,9 @@ def main() -> int:
         project = PROJECTS[key]
         source = fetch(project)
         install(project, source)
-        reports = {mode: run_suite(project, source, mode, options.pytest_args) for mode in modes}
+        reports = {
+            mode: run_suite(project, source, mode, options.pytest_args, options.decode) for mode in modes
+        }
         if options.mode == "both":
             summary = summarise(
                 project,

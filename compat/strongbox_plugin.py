@@ -13,12 +13,20 @@ app has a strong key, so when a test's key is refused the plugin has
 Strongbox derive its keys from a strong stand-in (a SHA-256 of the test's
 key) instead. Only Strongbox sees the stand-in: ``app.secret_key`` is left as
 the test set it, for Flask-Login, Flask-WTF and the others to sign with.
+
+With ``STRONGBOX_COMPAT_DECODE=1`` (``run.py --decode``), Flask-Security's
+test helpers that decode Flask's signed cookie by hand (``get_session``,
+``get_existing_session`` in its ``tests/test_utils.py``) ask Strongbox for the
+session instead, so the tests that use them check the session's content.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import sys
+import weakref
 from typing import Any
 
 import flask
@@ -33,6 +41,9 @@ _original_open = StrongboxSessionInterface.open_session
 #: How many apps got Strongbox and how many sessions it opened, reported at
 #: the end so a run shows the plugin was in effect.
 _counts = {"apps": 0, "sessions": 0, "stand-in keys": 0}
+#: The newest app, the one a cookie helper decodes for; weakly, so that apps
+#: are freed as without the plugin (Flask tests that they are).
+_newest_app: list[weakref.ref[flask.Flask]] = []
 
 
 def _stand_in(key: str | bytes) -> str:
@@ -48,6 +59,7 @@ def _init_with_strongbox(self: flask.Flask, *args: Any, **kwargs: Any) -> None:
     self.config.setdefault("STRONGBOX_STORE", "memory://")
     Strongbox(self)
     _counts["apps"] += 1
+    _newest_app[:] = [weakref.ref(self)]
 
 
 def _counted_open(self: StrongboxSessionInterface, app: flask.Flask, request: flask.Request) -> Any:
@@ -73,7 +85,38 @@ def _stand_in_keyring(secret: str | bytes, fallbacks: tuple[str | bytes, ...]) -
     return found
 
 
+def _session_of(cookie: str | None) -> dict[str, Any] | None:
+    """The session a ``session`` cookie names, as Strongbox opens it."""
+    if not cookie:
+        return None
+    app = _newest_app[0]()
+    assert app is not None, "the app that set the cookie is gone"
+    with app.test_request_context(headers={"Cookie": f"session={cookie}"}):
+        return dict(flask.session)
+
+
+def _set_cookie_session(response: Any) -> dict[str, Any] | None:
+    for header, value in response.headers:
+        if header == "Set-Cookie" and value.startswith("session="):
+            return _session_of(value.split(";", 1)[0].removeprefix("session="))
+    return None
+
+
+def _existing_session(client: Any) -> dict[str, Any] | None:
+    cookie = client.get_cookie("session")
+    return _session_of(cookie.value if cookie else None)
+
+
+def _decode_with_strongbox() -> None:
+    helpers = sys.modules.get("tests.test_utils")
+    if helpers is not None and hasattr(helpers, "get_existing_session"):
+        helpers.get_session = _set_cookie_session  # type: ignore[attr-defined]
+        helpers.get_existing_session = _existing_session  # type: ignore[attr-defined]
+
+
 def pytest_configure() -> None:
+    if os.environ.get("STRONGBOX_COMPAT_DECODE") == "1":
+        _decode_with_strongbox()
     flask.Flask.__init__ = _init_with_strongbox  # type: ignore[method-assign]
     StrongboxSessionInterface.keyring = _keyring_with_stand_ins  # type: ignore[method-assign]
     StrongboxSessionInterface.open_session = _counted_open  # type: ignore[method-assign]
