@@ -6,6 +6,8 @@ Usage (from the repository's root)::
     python compat/run.py                          # all four projects
     python compat/run.py --project flask-wtf      # one (repeat --project for more)
     python compat/run.py --project flask -- -k session   # arguments after -- go to pytest
+    python compat/run.py --mode strongbox         # only the run with Strongbox (or: plain)
+    python compat/run.py --project flask-security --mode strongbox --decode -- TESTS
 
 For each project it
 
@@ -20,8 +22,13 @@ For each project it
    ``-p strongbox_plugin`` (``compat/strongbox_plugin.py``), which installs
    ``Strongbox(app)`` on every Flask app the suite makes, with a
    ``memory://`` store per app;
-4. writes each run's JUnit XML to ``build/compat/`` and prints the counts and
-   every test whose outcome differs between the two runs.
+4. writes each run's JUnit XML to ``build/compat/`` and, with both runs,
+   ``build/compat/<project>-summary.json``: the counts and every test whose
+   outcome differs between the two runs.
+
+``--decode`` has Flask-Security's test helpers that decode Flask's signed
+cookie by hand ask Strongbox for the session instead (see the plugin), to
+check what the tests that use them check beyond the cookie's format.
 
 pytest is held below 9: Flask 3.1's ``tests/test_cli.py`` imports a name
 pytest 9 removed.
@@ -30,7 +37,8 @@ Flask-Security runs its SQLAlchemy data stores only (Flask-SQLAlchemy,
 Flask-SQLAlchemy-Lite and plain SQLAlchemy sessions): its MongoEngine and
 peewee variants are deselected and their packages not installed.
 
-The harness downloads and takes several minutes, so it is not part of
+The harness downloads and takes about half an hour (Flask-Security's suite
+alone, some eleven minutes a run), so it is not part of
 ``./dev test`` or CI. The results are written up in ``docs/compatibility.md``.
 """
 
