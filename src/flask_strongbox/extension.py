@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from flask import Flask, current_app, has_request_context, request_tearing_down
-from flask.globals import request_ctx
+from flask.globals import _cv_request, request_ctx
 
 from . import devices, signals, users
 from .audit import logger
@@ -192,8 +192,13 @@ class Strongbox:
 
 def _release_leases(app: Flask, **_: object) -> None:
     """Give back the leases of an exclusive request whose save never ran
-    (an error propagated past Flask's handlers)."""
-    session = request_ctx.session
+    (an error propagated past Flask's handlers).
+
+    It reads the context's ``_session``, not ``request_ctx.session``: that
+    property marks the session accessed (so it would seem used by a request
+    that never touched it) and fails if the session was never opened."""
+    ctx = _cv_request.get(None)
+    session = ctx._session if ctx is not None else None
     if isinstance(session, StrongboxSession) and session.state is not None and session.state.leases:
         strongbox_of(app).release(session)
 
