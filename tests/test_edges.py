@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import redis
-from flask import Flask, session
+from flask import Flask, Response, session
 from flask.globals import _cv_request
 
 from flask_strongbox import ConfigurationError, MemoryStore, Settings, SQLiteStore, Strongbox, ids
@@ -258,28 +258,55 @@ def production_app(secret: Any, tmp_path: Path) -> Flask:
     def read() -> str:
         return str(session.get("user"))
 
+    @app.route("/write")
+    def write() -> str:
+        session["user"] = "alice"
+        return "written"
+
+    @app.after_request
+    def looks(response: Response) -> Response:
+        "_remember" in session  # as Flask-Login does on every request
+        return response
+
     return app
 
 
-def test_a_refused_key_serves_pages_that_never_touch_the_session(tmp_path: Path) -> None:
+def test_a_refused_key_serves_pages_that_only_read_the_session(tmp_path: Path) -> None:
+    """As Flask's null session for a missing key: reading sees an empty
+    session (so an extension that looks at it on every request, as
+    Flask-Login does, takes nothing down), a change fails."""
     app = production_app("changeme-changeme-changeme-changeme", tmp_path)
     client = app.test_client()
     assert client.get("/plain").status_code == 200
     with client.get("/static/style.css") as static:
         assert static.status_code == 200
     assert client.get("/no-such-page").status_code == 404
-    assert client.get("/read").status_code == 500
+    read = client.get("/read")
+    assert (read.status_code, read.get_data(as_text=True)) == (200, "None")
+    assert not read.headers.getlist("Set-Cookie")
+    assert client.get("/write").status_code == 500
     assert _cv_request.get(None) is None, "no request context is left pushed"
 
 
-def test_touching_the_session_under_a_refused_key_names_the_setting(tmp_path: Path) -> None:
+def test_changing_the_session_under_a_refused_key_names_the_setting(tmp_path: Path) -> None:
     app = production_app("changeme-changeme-changeme-changeme", tmp_path)
     app.config["PROPAGATE_EXCEPTIONS"] = True
     with pytest.raises(ConfigurationError, match=r"^SECRET_KEY looks like words, repeats or a sequence"):
-        app.test_client().get("/read")
+        app.test_client().get("/write")
     assert _cv_request.get(None) is None
     with pytest.raises(ConfigurationError):
         Strongbox().check_config(app)  # and start-up still fails
+
+
+def test_a_refused_key_is_logged_once_per_app_not_per_request(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = production_app("changeme-changeme-changeme-changeme", tmp_path)
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/read")
+    refusals = [r for r in caplog.records if "sessions are refused" in r.getMessage()]
+    assert len(refusals) == 1 and "SECRET_KEY" in refusals[0].getMessage()
 
 
 # -- session.modified re-sends the cookie (item 9) ------------------------------------------
@@ -392,7 +419,7 @@ def test_a_long_but_guessable_key_is_refused_in_production(secret: str, tmp_path
     app = production_app(secret, tmp_path)
     app.config["PROPAGATE_EXCEPTIONS"] = True
     with pytest.raises(ConfigurationError, match=r"^SECRET_KEY (looks like words|repeats too few)"):
-        app.test_client().get("/read")
+        app.test_client().get("/write")
 
 
 def _random_keys() -> list[str | bytes]:
@@ -430,7 +457,7 @@ def test_a_fallback_given_as_a_string_is_one_key(clock: Clock) -> None:
 def test_fallbacks_of_another_type_are_refused_naming_the_setting(fallbacks: Any, clock: Clock) -> None:
     app = make_app(MemoryStore(), clock, SECRET_KEY_FALLBACKS=fallbacks, PROPAGATE_EXCEPTIONS=True)
     with pytest.raises(ConfigurationError, match=r"^SECRET_KEY_FALLBACKS must be a list"):
-        app.test_client().get("/whoami")
+        app.test_client().get("/login/alice")
 
 
 # -- nothing secret in a repr (item 16) -----------------------------------------------------------

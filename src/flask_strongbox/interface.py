@@ -85,6 +85,9 @@ class StrongboxSessionInterface(SessionInterface):
         cached = self._keys
         if cached is None or cached[0] != source:
             cached = self._keys = (source, keyring_for(*source))
+            if isinstance(cached[1], ConfigurationError):
+                logger.error("sessions are refused: every session reads as empty and no change is "
+                             "saved: %s", cached[1])
         if isinstance(cached[1], ConfigurationError):
             raise cached[1]
         return cached[1]

@@ -6,7 +6,7 @@ adapters add their framework's session API on top (Flask's ``SessionMixin``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import serialization
 from .context import Context
@@ -160,8 +160,11 @@ class LazySession(MutableMapping[str, Any]):
 
 class RefusedSession(LazySession):
     """The session of an app whose keys are refused (such as a weak
-    ``SECRET_KEY`` outside debug and testing). Requests that never touch it
-    are served; any use raises the refusal, which names the setting.
+    ``SECRET_KEY`` outside debug and testing), refused the way Flask refuses
+    a missing key with its null session: it reads as empty, so pages and
+    extensions that only look at it (Flask-Login checks it on every request)
+    are served, and any change raises the refusal, which names the setting.
+    Nothing is ever loaded or saved. (The adapter logs the refusal once.)
 
     :param error: the :class:`~flask_strongbox.ConfigurationError` to raise.
     """
@@ -175,5 +178,10 @@ class RefusedSession(LazySession):
         raise self.error
 
     def _load(self) -> dict[str, Any]:
-        # Unlike a store outage, the refusal holds for every later use too.
+        self._data = {}
+        return self._data
+
+    def _fail(self, *_: object) -> NoReturn:
         raise self.error
+
+    __setitem__ = __delitem__ = clear = regenerate = _fail
