@@ -425,3 +425,16 @@ def test_a_clock_jump_never_crashes_and_expiry_follows_the_clock() -> None:
         assert client.get("/get/n").json == {"value": "None"}
         assert client.post("/put", json={"n": 3}).status_code == 200
         assert client.get("/get/n").json == {"value": "3"}
+
+
+def test_scan_walks_every_primary_of_a_cluster(store: RedisStore) -> None:
+    """On Cluster the cursor moves from primary to primary: every record is
+    seen, whichever node its slot is on; a cursor from elsewhere is refused."""
+    from .test_store_scan import walk
+
+    records = [make_record() for _ in range(40)]
+    for record in records:
+        assert store.create(record)
+    assert {r.key for r in walk(store, 4)} == {r.key for r in records}
+    with pytest.raises(ValueError, match="cursor"):
+        store.scan("not-a-cursor", 10)
