@@ -20,7 +20,7 @@ from psycopg_pool import PoolTimeout
 from ..audit import logger
 from ..errors import StoreUnavailable
 from . import postgres_sql as statements
-from .base import Record, StoreStats
+from .base import Record, StoreStats, readable
 from .postgres_pool import GRACE, Connections
 from .postgres_schema import LEASES, SCHEMA_VERSION, Layout
 from .postgres_schema import Connection as _Connection
