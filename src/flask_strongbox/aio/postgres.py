@@ -17,6 +17,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ..errors import StoreUnavailable
+from ..stores.base import Store
 from ..stores.postgres import PostgresStore
 from ..stores.postgres_pool import CONFIGURE, GRACE, said_something
 from ..stores.postgres_sql import OPERATIONS, Statement
@@ -39,10 +40,10 @@ class AsyncPostgresStore(ThreadedStore):
     .. versionadded:: 0.2
     """
 
-    sync: PostgresStore
-
     def __init__(self, store: PostgresStore, *, max_threads: int = 2) -> None:
-        super().__init__(store, max_threads=max_threads)
+        # PostgresStore's from_url takes named options only, which the protocol cannot say.
+        super().__init__(cast(Store, store), max_threads=max_threads)
+        self.twin = store
         self._pool: Pool | None = None
         self._pid = 0
 
@@ -58,8 +59,9 @@ class AsyncPostgresStore(ThreadedStore):
         return cast(T, await self._run(build(*args)))
 
     async def _run(self, statement: Statement[T]) -> T:
-        twin = self.sync
-        await super()._call(twin.prepare)
+        twin = self.twin
+        if not twin._ready:  # the schema is checked once, in a thread
+            await super()._call(twin.prepare)
         timeout = twin.connect_timeout
         try:
             pool = await self._get_pool()
@@ -77,7 +79,7 @@ class AsyncPostgresStore(ThreadedStore):
         self, conn: psycopg.AsyncConnection[Any], statement: Statement[Any],
     ) -> tuple[int, list[Any]]:
         try:
-            cursor = await conn.execute(self.sync._layout.sql(statement.template), statement.params)
+            cursor = await conn.execute(self.twin._layout.sql(statement.template), statement.params)
             return cursor.rowcount, await cursor.fetchall() if cursor.description else []
         except asyncio.CancelledError:
             await conn.close()  # cut off mid-statement: never pooled again
@@ -85,7 +87,7 @@ class AsyncPostgresStore(ThreadedStore):
 
     async def _get_pool(self) -> Pool:
         if self._pool is None or self._pid != os.getpid():
-            connections = self.sync._connections
+            connections = self.twin._connections
             pool: Pool = AsyncConnectionPool(
                 connections.conninfo, kwargs=connections.connect_options(),
                 min_size=connections.pool_min, max_size=connections.pool_max, open=False,
@@ -97,7 +99,7 @@ class AsyncPostgresStore(ThreadedStore):
         return self._pool
 
     async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.execute(CONFIGURE, self.sync._connections.limits())
+        await conn.execute(CONFIGURE, self.twin._connections.limits())
 
     @staticmethod
     async def _check(conn: psycopg.AsyncConnection[Any]) -> None:

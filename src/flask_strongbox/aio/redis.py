@@ -88,7 +88,7 @@ class AsyncRedisStore(ThreadedStore):
         # RedisStore's from_url takes named options only, which the protocol cannot say.
         super().__init__(cast(Store, twin), max_threads=max_threads)
         self.twin = twin
-        self._server = AsyncServer(client, repr(twin), [])
+        self._server = AsyncServer(client, twin._server.where, twin._server._secrets)
         self._names = steps.Names(twin.prefix)
 
     @classmethod
@@ -104,18 +104,16 @@ class AsyncRedisStore(ThreadedStore):
                 f"the async Redis store takes redis://, rediss:// or unix:// URLs, not {redact(url)!r}; "
                 "for Sentinel or Cluster pass a redis.asyncio client to AsyncRedisStore"
             )
-        import redis.asyncio
-        from redis.asyncio.retry import Retry
-        from redis.backoff import ExponentialWithJitterBackoff
+        return cls(_client(url, timeout), RedisStore.from_url(url, prefix=prefix, timeout=timeout))
 
-        client = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout,
-            retry=Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.01), retries=2),
-        )
-        twin = RedisStore.from_url(url, prefix=prefix, timeout=timeout)
-        store = cls(client, twin)
-        store._server.secrets = twin._server._secrets
-        return store
+    @classmethod
+    def for_store(cls, twin: RedisStore, timeout: float) -> AsyncRedisStore | None:
+        """The async store on the same server as ``twin``, if ``twin`` was
+        made from a standalone server's URL; else ``None``."""
+        url = twin.url
+        if url is None or url.partition("://")[0].lower() not in ("redis", "rediss", "unix"):
+            return None
+        return cls(_client(url, timeout), twin)
 
     async def _call(self, method: Callable[..., T], *args: Any) -> T:
         operation = _NATIVE.get(method.__name__)
@@ -127,3 +125,16 @@ class AsyncRedisStore(ThreadedStore):
         client: Any = self._server.client
         await client.aclose()
         await super().close()
+
+
+def _client(url: str, timeout: float) -> Any:
+    """A ``redis.asyncio`` client for a standalone server's URL, retrying as
+    briefly as the blocking store's client."""
+    import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialWithJitterBackoff
+
+    return redis.asyncio.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        retry=Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.01), retries=2),
+    )

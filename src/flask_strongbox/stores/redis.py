@@ -48,6 +48,9 @@ class RedisStore:
         self._guard, self._run = self._server.guard, self._server.run
         self.prefix = prefix
         self._names = steps.Names(prefix)
+        #: The URL it was made from (by :meth:`from_url`), for an async
+        #: store on the same server; never shown.
+        self.url: str | None = None
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0) -> RedisStore:
@@ -66,7 +69,9 @@ class RedisStore:
         :raises ValueError: if the URL's scheme is not one of these.
         """
         build, secrets = client_factory(url, timeout)
-        return cls(LazyClient(build, redact(url), secrets), prefix=prefix)
+        store = cls(LazyClient(build, redact(url), secrets), prefix=prefix)
+        store.url = url
+        return store
 
     def __repr__(self) -> str:
         return f"<RedisStore {self._server.where} prefix={self.prefix!r}>"
