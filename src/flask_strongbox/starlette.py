@@ -127,6 +127,9 @@ class StrongboxMiddleware:
         return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._closing(send))
+            return
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
@@ -135,7 +138,7 @@ class StrongboxMiddleware:
                           connection.headers.get("user-agent"), self._lifetimes, self.keyring(scope))
         ctx = self.sessions.context(request)
         try:
-            lazy = await self.sessions.open(ctx, request.tokens)
+            lazy = await self.sessions.open(ctx, request.tokens, LazySession)
         except StoreUnavailable as exc:
             await unavailable(send, exc)
             return
@@ -149,6 +152,18 @@ class StrongboxMiddleware:
         finally:
             if not answer.saved:
                 await self.sessions.release(lazy)
+
+
+    def _closing(self, send: Send) -> Send:
+        """``send`` for the lifespan: the store's connections, which belong
+        to the serving loop, are closed as the app shuts down."""
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.sessions.store.close()
+            await send(message)
+
+        return closing
 
 
 class CookieOptions:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import ids, signals
 from ..audit import logger
@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..stores.base import Record
 from .base import AsyncStore
 
+S = TypeVar("S", bound=LazySession)
 #: ``revoke(handle)`` with no ``user``: any session.
 ANY_USER: Any = object()
 
@@ -99,9 +100,9 @@ class AsyncSessions:
 
     # -- a request -------------------------------------------------------------
 
-    async def open(self, ctx: Context, tokens: list[str]) -> LazySession:
-        """The request's session, loaded if a token verifies (a new, empty
-        one if none does).
+    async def open(self, ctx: Context, tokens: list[str], make: type[S]) -> S:
+        """The request's session (a ``make``, such as :class:`LazySession`), loaded if a token
+        verifies (a new, empty one if none does).
 
         :raises StoreUnavailable: the store cannot answer now.
         """
@@ -109,14 +110,14 @@ class AsyncSessions:
         if refused is not None:
             ctx.events.reject(refused, ctx.now)
         if cookie is None:
-            return LazySession()
+            return make()
         try:
             loaded = await ops.run_async(self.engine.load_steps(ctx, cookie), self.store)
         except StoreUnavailable as exc:
             exc.retry_after = self.settings.retry_after
             logger.error("session not loaded: %s", exc)
             raise
-        session = LazySession(lambda: loaded, cookie.marker)
+        session = make(lambda: loaded, cookie.marker)
         session.context = ctx
         session.data  # noqa: B018 - takes what was loaded
         return session
