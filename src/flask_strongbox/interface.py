@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Request, Response, has_request_context, request
 from flask.sessions import SessionInterface, SessionMixin
 
-from . import cookies, signals
+from . import cookies, signals, transport
 from .audit import logger
 from .engine import Context, Engine, Events, Lifetimes, Loaded
 from .engine.load import Verified
@@ -124,12 +124,18 @@ class StrongboxSessionInterface(SessionInterface):
             return RefusedSession(exc)
         if keyring is None:
             return None  # Flask's NullSession then explains that SECRET_KEY is missing
-        cookie, refused = self.engine.open(keyring, request.cookies.getlist(self.get_cookie_name(app)))
+        tokens = transport.header_tokens(self.engine.settings.header, request.headers.get)
+        sent = None if tokens is None else (tokens[0] if tokens else "")
+        if tokens is None:
+            tokens = request.cookies.getlist(self.get_cookie_name(app))
+        cookie, refused = self.engine.open(keyring, tokens)
         if refused is not None:
             self.events(app, keyring).reject(refused, self.engine.clock())
         if cookie is None:
-            return StrongboxSession()
-        session = StrongboxSession(lambda: self._load(app, keyring, cookie, session), cookie.marker)
+            session = StrongboxSession()
+        else:
+            session = StrongboxSession(lambda: self._load(app, keyring, cookie, session), cookie.marker)
+        session.header_token = sent
         return session
 
     def _load(
@@ -162,7 +168,7 @@ class StrongboxSessionInterface(SessionInterface):
         if not session.loaded and not session.modified:
             if self.engine.activity_due(session):  # a valid cookie: the visit may slide it
                 outcome = self.engine.count_activity(self._context_of(app, session), session)
-                cookies.apply(self, app, response, outcome)
+                cookies.apply(self, app, response, outcome, session.header_token)
             return
         try:
             outcome = self.engine.save(self._context_of(app, session), session)
@@ -181,7 +187,7 @@ class StrongboxSessionInterface(SessionInterface):
         except Exception:
             session.failed = True  # Flask calls save again for its error page: don't
             raise
-        cookies.apply(self, app, response, outcome)
+        cookies.apply(self, app, response, outcome, session.header_token)
 
 
 def strongbox_of(app: Flask) -> StrongboxSessionInterface:

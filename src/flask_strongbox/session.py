@@ -20,6 +20,11 @@ class StrongboxSession(engine_session.LazySession, SessionMixin):
     typed as this class.
     """
 
+    #: The token the request carried in ``STRONGBOX_HEADER`` (``""``: the
+    #: header, with no token), or ``None``: it used the cookie. A new token
+    #: goes back in a response header.
+    header_token: str | None = None
+
 
 class RefusedSession(engine_session.RefusedSession, StrongboxSession):
     """The session while Strongbox refuses the app's keys (see

@@ -75,6 +75,11 @@ class Settings:
     #: ``Strongbox(app, metrics=registry)`` names another registry. See
     #: :doc:`monitoring`.
     metrics: bool = False
+    #: A request header that carries the session token for API clients,
+    #: beside the cookie: ``"Authorization"`` reads ``Authorization: Bearer
+    #: <token>``, any other name the raw token. ``None``: cookies only. See
+    #: :mod:`flask_strongbox.transport`.
+    header: str | None = None
 
     def __repr__(self) -> str:
         # A store URL may carry a password: show where, never who or how.
@@ -143,6 +148,14 @@ def _name(setting: str, value: Any) -> str:
     return value
 
 
+def _header(setting: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or not all(c.isalnum() or c in "-_" for c in value):
+        raise ConfigurationError(f"{setting} must be a header name such as 'Authorization', or None")
+    return value
+
+
 def _cap(setting: str, value: Any) -> Any:
     return None if value is None else _positive_number(setting, value)
 
@@ -166,6 +179,6 @@ def _positive_number(setting: str, value: Any) -> Any:
 _KINDS = {f.name: f.type for f in fields(Settings)}
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "identity_keys": _identity_keys, "clock": _clock, "store": _store,
-    "key_prefix": _name, "table": _name, "max_sessions_per_user": _cap,
+    "key_prefix": _name, "table": _name, "max_sessions_per_user": _cap, "header": _header,
 }
 _CHECKS_BY_KIND: dict[object, Callable[[str, Any], Any]] = {"timedelta": _duration, "bool": _flag}
