@@ -14,7 +14,7 @@ from quart import Quart, Request, Response, current_app, has_request_context
 from quart.globals import request_ctx
 from quart.sessions import SessionInterface
 
-from . import cookies
+from . import cookies, transport
 from .aio.sessions import ANY_USER, AsyncSessions
 from .aio.sessions import Request as Described
 from .aio.urls import async_store
@@ -63,12 +63,17 @@ class StrongboxSessionInterface(SessionInterface):
         if keyring is None:
             return None  # Quart's null session then says SECRET_KEY is missing
         ctx = self.context(app, keyring, request)
-        tokens = request.cookies.getlist(self.get_cookie_name(app))
+        tokens = transport.header_tokens(self.sessions.settings.header, request.headers.get)
+        sent = None if tokens is None else (tokens[0] if tokens else "")
+        if tokens is None:
+            tokens = request.cookies.getlist(self.get_cookie_name(app))
         try:
-            return await self.sessions.open(ctx, tokens, StrongboxSession)
+            session = await self.sessions.open(ctx, tokens, StrongboxSession)
         except StoreUnavailable as exc:
             # "The store is down" is not "no session": using it raises the 503.
             return RefusedSession(exc)
+        session.header_token = sent
+        return session
 
     async def save_session(self, app: Quart, session: Any, response: Any) -> None:
         if not isinstance(session, StrongboxSession) or response is None:
@@ -83,7 +88,7 @@ class StrongboxSessionInterface(SessionInterface):
         except StoreUnavailable as exc:
             await _become_error(app, response, exc)
             return
-        cookies.apply(self, app, response, outcome)  # type: ignore[arg-type] # Quart's, alike
+        cookies.apply(self, app, response, outcome, session.header_token)  # type: ignore[arg-type] # Quart's, alike
 
     def _keyring_of(self, app: Quart) -> Keyring:
         keyring = self.keyring(app)

@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from werkzeug.http import dump_cookie
 
-from . import serialization
+from . import serialization, transport
 from .aio.base import AsyncStore
 from .aio.sessions import ANY_USER, AsyncSessions, Request, tokens_in
 from .aio.urls import async_store
@@ -45,6 +45,9 @@ class StrongboxSession(Session):
 
     engine_session: LazySession | None = None
     regenerate_requested = False
+    #: The token the request carried in ``STRONGBOX_HEADER`` (``""``: the
+    #: header, with no token), or ``None``: it used the cookie.
+    header_token: str | None = None
 
     def __setitem__(self, key: str, value: Any) -> None:
         serialization.check_value(key, value)
@@ -134,8 +137,12 @@ class StrongboxMiddleware:
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
-        request = Request(tokens_in(connection.headers.getlist("cookie"), self.cookie.name),
-                          connection.headers.get("user-agent"), self._lifetimes, self.keyring(scope))
+        headers = connection.headers
+        tokens = transport.header_tokens(self.sessions.settings.header, headers.get)
+        sent = None if tokens is None else (tokens[0] if tokens else "")
+        if tokens is None:
+            tokens = tokens_in(headers.getlist("cookie"), self.cookie.name)
+        request = Request(tokens, headers.get("user-agent"), self._lifetimes, self.keyring(scope))
         ctx = self.sessions.context(request)
         try:
             lazy = await self.sessions.open(ctx, request.tokens, LazySession)
@@ -144,6 +151,7 @@ class StrongboxMiddleware:
             return
         session = StrongboxSession(lazy.data if lazy.state is not None else {})
         session.engine_session = lazy
+        session.header_token = sent
         scope["session"] = session
         scope["strongbox"] = RequestStrongbox(self.sessions, request.keyring, session)
         answer = Answer(self, ctx, session, send)
@@ -228,7 +236,11 @@ class Answer:
         cookie = self.middleware.cookie
         if self.session.accessed:
             headers.add_vary_header("Cookie")
-        if outcome.cookie is not None:
+        if self.session.header_token is not None:
+            token = transport.new_token(self.session.header_token, outcome.cookie, outcome.clear)
+            if token is not None:
+                headers[transport.TOKEN_HEADER] = token
+        elif outcome.cookie is not None:
             max_age = self.middleware.max_age
             expires = outcome.expires if max_age is None else None
             headers.append("Set-Cookie", cookie.set(outcome.cookie, max_age, expires))
