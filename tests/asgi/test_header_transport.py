@@ -92,7 +92,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def test_a_bearer_client_logs_in_reads_and_logs_out_by_token(app_with: Any) -> None:
     app = app_with("Authorization")
-    status, headers, _ = app.request("POST", "/login", bearer(""), {"nm": "alice"})
+    _, headers, _ = app.request("POST", "/login", bearer(""), {"nm": "alice"})
     token = headers[TOKEN_HEADER.lower()]
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}", token)
     assert "set-cookie" not in headers, "an API client gets its token, not a cookie"
@@ -121,7 +121,7 @@ def test_another_header_carries_the_raw_token_and_a_login_rotates_it(app_with: A
 
 def test_the_token_is_the_cookie_and_cookies_keep_working_beside_it(app_with: Any) -> None:
     app = app_with("Authorization")
-    status, headers, _ = app.request("POST", "/login", {}, {"nm": "alice"})
+    _, headers, _ = app.request("POST", "/login", {}, {"nm": "alice"})
     cookie = COOKIE.search(headers["set-cookie"])
     assert cookie and TOKEN_HEADER.lower() not in headers, "a browser gets its cookie as before"
     assert app.request("GET", "/user", {"Cookie": f"session={cookie[1]}"})[2] == "<h1>alice</h1>"
