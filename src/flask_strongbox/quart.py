@@ -30,7 +30,7 @@ __all__ = ["Strongbox", "StrongboxSessionInterface"]
 
 
 class StrongboxSessionInterface(SessionInterface):
-    """Quart's two-method session contract, over :class:`AsyncSessions`.
+    """Quart's two-method session contract, over the async adapters' core.
     Installed by :class:`Strongbox`, which keeps it in
     ``app.extensions["strongbox"]``."""
 

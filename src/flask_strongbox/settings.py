@@ -78,7 +78,7 @@ class Settings:
     #: A request header that carries the session token for API clients,
     #: beside the cookie: ``"Authorization"`` reads ``Authorization: Bearer
     #: <token>``, any other name the raw token. ``None``: cookies only. See
-    #: :mod:`flask_strongbox.transport`.
+    #: :doc:`asgi`.
     header: str | None = None
 
     def __repr__(self) -> str:

@@ -3,7 +3,7 @@ bounded pool of threads.
 
 An :class:`AsyncStore` has exactly the methods of
 :class:`~flask_strongbox.stores.base.Store`, with the same meaning, as
-coroutines. Each async store also names its blocking twin, :attr:`sync`: a
+coroutines. Each async store also names its blocking twin, ``sync``: a
 :class:`Store` on the same records, for what runs outside the event loop (the
 background purge, ``flask sessions``, a Flask app sharing the store).
 """
@@ -55,7 +55,7 @@ class ThreadedStore:
     starting a thread each. This is how SQLite (or any third-party store)
     serves an ASGI app.
 
-    :param store: the blocking store; it is :attr:`sync`.
+    :param store: the blocking store; it is ``sync``.
     :param max_threads: calls in flight at once.
 
     .. versionadded:: 0.2

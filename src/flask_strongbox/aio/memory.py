@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 
 class AsyncMemoryStore(ThreadedStore):
-    """A :class:`~flask_strongbox.stores.MemoryStore` as an async store,
+    """A :class:`~flask_strongbox.MemoryStore` as an async store,
     selected with ``memory://``. Its calls never block, so they run on the
     event loop itself rather than in a thread.
 
@@ -26,7 +26,7 @@ class AsyncMemoryStore(ThreadedStore):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AsyncMemoryStore:
-        """The store for ``memory://``; see :meth:`MemoryStore.from_url`."""
+        """The store for ``memory://``; see ``MemoryStore.from_url``."""
         return cls(MemoryStore.from_url(url, **options))
 
     async def _call(self, method: Callable[..., T], *args: Any) -> T:

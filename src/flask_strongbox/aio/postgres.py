@@ -30,11 +30,11 @@ Pool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 class AsyncPostgresStore(ThreadedStore):
     """Records in a PostgreSQL table, for an ASGI app; selected with
     ``postgresql://...``. The table is the blocking
-    :class:`~flask_strongbox.stores.PostgresStore`'s, so a Flask app and an
+    :class:`~flask_strongbox.stores.postgres.PostgresStore`'s, so a Flask app and an
     ASGI app can share it.
 
     :param store: the blocking store whose table, pool sizes and timeout
-        this one uses; it is :attr:`sync`.
+        this one uses; it is ``sync``.
     :param max_threads: calls of the twin in flight at once.
 
     .. versionadded:: 0.2
@@ -49,7 +49,7 @@ class AsyncPostgresStore(ThreadedStore):
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 5.0, **options: Any) -> AsyncPostgresStore:
-        """The store for a ``postgresql://`` URL; see :meth:`PostgresStore.from_url`."""
+        """The store for a ``postgresql://`` URL; see :meth:`~flask_strongbox.stores.postgres.PostgresStore.from_url`."""
         return cls(PostgresStore.from_url(url, timeout=timeout, **options))
 
     async def _call(self, method: Callable[..., T], *args: Any) -> T:

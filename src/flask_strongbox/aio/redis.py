@@ -72,13 +72,13 @@ class AsyncServer:
 class AsyncRedisStore(ThreadedStore):
     """Records in Redis or Valkey, for an ASGI app; selected with
     ``redis://``, ``rediss://`` or ``unix://``. The keys are the blocking
-    :class:`~flask_strongbox.stores.RedisStore`'s, so a Flask app and an ASGI
+    :class:`~flask_strongbox.stores.redis.RedisStore`'s, so a Flask app and an ASGI
     app with the same prefix share the sessions.
 
     :param client: a ``redis.asyncio.Redis`` client, made with
         ``decode_responses=False``.
     :param twin: the blocking store on the same server and prefix; it is
-        :attr:`sync`.
+        ``sync``.
     :param max_threads: calls of the twin in flight at once.
 
     .. versionadded:: 0.2
@@ -94,7 +94,7 @@ class AsyncRedisStore(ThreadedStore):
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0) -> AsyncRedisStore:
         """The store for a ``redis://``, ``rediss://`` or ``unix://`` URL; see
-        :meth:`RedisStore.from_url`. Nothing connects yet. For Sentinel or
+        :meth:`~flask_strongbox.stores.redis.RedisStore.from_url`. Nothing connects yet. For Sentinel or
         Cluster, make a ``redis.asyncio`` client and pass it to the constructor.
 
         :raises ValueError: for another URL.
