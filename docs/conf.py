@@ -75,6 +75,7 @@ nitpick_ignore = [
     ("py:class", "StoreUnavailable"),
     ("py:meth", "delete_user"),
     ("py:meth", "Record.is_live"),  # Store.scan's docstring
+    ("py:class", "datetime"),  # testing.Clock's and ServerSession's annotations
 ]
 
 # Diagrams are drawn by Graphviz's `dot` at build time, as SVG: no script, no CDN.

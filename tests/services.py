@@ -189,9 +189,12 @@ def redis_url() -> str:
     return _redis_url
 
 
-def redis_store() -> Iterator[Store]:
-    """A :class:`RedisStore` with a prefix of its own; its keys are deleted after."""
-    store = RedisStore.from_url(redis_url(), prefix=f"strongbox-test:{secrets.token_hex(6)}:")
+def redis_store(client: Any = None) -> Iterator[Store]:
+    """A :class:`RedisStore` with a prefix of its own (on ``client``, a redis-py
+    or valkey-py client, or else one made from :func:`redis_url`); its keys are
+    deleted after."""
+    prefix = f"strongbox-test:{secrets.token_hex(6)}:"
+    store = RedisStore(client, prefix=prefix) if client else RedisStore.from_url(redis_url(), prefix=prefix)
     yield store
     client = redis.Redis.from_url(redis_url())
     for key in client.scan_iter(match=f"{store.prefix}*", count=500):

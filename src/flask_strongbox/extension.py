@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from flask import Flask, current_app, has_request_context
+from flask import Flask, current_app, has_request_context, request_tearing_down
 from flask.globals import request_ctx
 
 from . import devices, signals, users
@@ -16,7 +16,7 @@ from .audit import logger
 from .engine import Engine, Events
 from .errors import ConfigurationError, StoreUnavailable
 from .health import Health, check
-from .interface import StrongboxSessionInterface, strongbox_of
+from .interface import EXCLUSIVE_MARK, StrongboxSessionInterface, strongbox_of
 from .keys import Keyring
 from .session import StrongboxSession
 from .settings import Settings
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 DEFAULT_FILE = "strongbox-sessions.sqlite3"
-_EXCLUSIVE = "_strongbox_exclusive"
 F = TypeVar("F", bound=Callable[..., Any])
 _ANY_USER: Any = object()
 
@@ -86,8 +85,9 @@ class Strongbox:
         interface = StrongboxSessionInterface(Engine(settings, store))
         app.session_interface = interface
         app.extensions["strongbox"] = interface
-        app.before_request(_exclusive_views)
-        app.teardown_request(_release_leases)
+        # A signal, not a teardown_request function: Flask sends it anyway,
+        # and a receiver costs less per request than a hook.
+        request_tearing_down.connect(_release_leases, app)
         from .cli import sessions_command
 
         if "sessions" not in app.cli.commands:
@@ -142,7 +142,7 @@ class Strongbox:
         .. versionadded:: 0.2
         """
         if view is not None:
-            setattr(view, _EXCLUSIVE, True)
+            setattr(view, EXCLUSIVE_MARK, True)
             return view
         session = request_ctx.session
         if isinstance(session, StrongboxSession):
@@ -188,21 +188,12 @@ class Strongbox:
         return len(removed)
 
 
-def _exclusive_views() -> None:
-    """Mark the request exclusive before anything loads its session, if its
-    view was decorated with ``@strongbox.exclusive``."""
-    view = current_app.view_functions.get(request_ctx.request.endpoint or "")
-    if view is not None and getattr(view, _EXCLUSIVE, False):
-        session = request_ctx.session
-        if isinstance(session, StrongboxSession):
-            app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-            strongbox_of(app).make_exclusive(app, session)
-
-
-def _release_leases(_error: BaseException | None) -> None:
+def _release_leases(app: Flask, **_: object) -> None:
+    """Give back the leases of an exclusive request whose save never ran
+    (an error propagated past Flask's handlers)."""
     session = request_ctx.session
-    if isinstance(session, StrongboxSession):
-        strongbox_of(current_app._get_current_object()).release(session)  # type: ignore[attr-defined]
+    if isinstance(session, StrongboxSession) and session.state is not None and session.state.leases:
+        strongbox_of(app).release(session)
 
 
 def _build_store(app: Flask, settings: Settings) -> Store:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Request, Response, has_request_context, request
+from flask.globals import _cv_request
 from flask.sessions import SessionInterface, SessionMixin
 
 from . import cookies, signals, transport
@@ -24,6 +25,9 @@ from .keys import Keyring, keyring_for
 from .session import RefusedSession, StrongboxSession
 from .settings import Settings
 from .stores.base import Store
+
+#: The attribute ``@strongbox.exclusive`` sets on a view function.
+EXCLUSIVE_MARK = "_strongbox_exclusive"
 
 
 class StrongboxSessionInterface(SessionInterface):
@@ -141,7 +145,8 @@ class StrongboxSessionInterface(SessionInterface):
     def _load(
         self, app: Flask, keyring: Keyring, cookie: Verified, session: StrongboxSession,
     ) -> tuple[dict[str, Any], Loaded]:
-        session.context = self.context(app, keyring, session.exclusive)  # the save reuses it
+        exclusive = session.exclusive or _view_is_exclusive(app)
+        session.context = self.context(app, keyring, exclusive)  # the save reuses it
         return self.engine.load(session.context, cookie)
 
     def make_exclusive(self, app: Flask, session: StrongboxSession) -> None:
@@ -188,6 +193,16 @@ class StrongboxSessionInterface(SessionInterface):
             session.failed = True  # Flask calls save again for its error page: don't
             raise
         cookies.apply(self, app, response, outcome, session.header_token)
+
+
+def _view_is_exclusive(app: Flask) -> bool:
+    """Whether the view this request is for was marked ``@strongbox.exclusive``.
+    Asked as the session first loads (the lease is taken then), rather than
+    in a ``before_request`` hook that every request would pay for."""
+    ctx = _cv_request.get(None)
+    endpoint = ctx.request.endpoint if ctx is not None else None
+    view = app.view_functions.get(endpoint) if endpoint else None
+    return bool(getattr(view, EXCLUSIVE_MARK, False))
 
 
 def strongbox_of(app: Flask) -> StrongboxSessionInterface:

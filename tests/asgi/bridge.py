@@ -68,8 +68,6 @@ class SyncBridge:
         return blocking
 
 
-ASYNC_STORES = ["memory", "sqlite", "redis", "postgres"]
-
 
 def make_async_store(name: str, tmp_path: Path) -> Iterator[AsyncStore]:
     """An async store of kind ``name``, on records of the test's own."""

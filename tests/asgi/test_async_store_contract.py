@@ -1,8 +1,7 @@
-"""The store contract suite, run again for the async stores (memory,
-SQLite in a thread pool, Redis on redis.asyncio, PostgreSQL on psycopg's
-async pool), each behind a thin blocking bridge: one suite, both forms.
-
-The ``store`` fixture below replaces conftest's for the tests imported here.
+"""The store contract suite (:class:`StoreContract`), run for the async
+stores too: memory, SQLite in a thread pool, Redis on redis.asyncio and
+PostgreSQL on psycopg's async pool, each behind a thin blocking bridge (an
+event loop running the async store's coroutines). One suite, both forms.
 """
 
 from __future__ import annotations
@@ -12,11 +11,29 @@ from pathlib import Path
 
 import pytest
 
-from ..test_store_contract import *  # noqa: F403 - the one contract suite, collected again
-from ..test_store_scan import *  # noqa: F403
-from .bridge import ASYNC_STORES, SyncBridge, bridged
+from ..test_store_contract import StoreContract
+from .bridge import SyncBridge, bridged
 
 
-@pytest.fixture(params=ASYNC_STORES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncBridge]:
-    yield from bridged(request.param, tmp_path)
+class TestAsyncMemoryStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SyncBridge]:
+        yield from bridged("memory", tmp_path)
+
+
+class TestAsyncSQLiteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SyncBridge]:
+        yield from bridged("sqlite", tmp_path)
+
+
+class TestAsyncRedisStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SyncBridge]:
+        yield from bridged("redis", tmp_path)
+
+
+class TestAsyncPostgresStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SyncBridge]:
+        yield from bridged("postgres", tmp_path)

@@ -49,7 +49,8 @@ class AsyncPostgresStore(ThreadedStore):
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 5.0, **options: Any) -> AsyncPostgresStore:
-        """The store for a ``postgresql://`` URL; see :meth:`~flask_strongbox.stores.postgres.PostgresStore.from_url`."""
+        """The store for a ``postgresql://`` URL; see
+        :meth:`~flask_strongbox.stores.postgres.PostgresStore.from_url`."""
         return cls(PostgresStore.from_url(url, timeout=timeout, **options))
 
     async def _call(self, method: Callable[..., T], *args: Any) -> T:
