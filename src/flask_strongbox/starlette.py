@@ -94,6 +94,10 @@ class StrongboxMiddleware:
     :param domain: the cookie's domain.
     :param partitioned: the cookie is ``Partitioned``.
     :param secret_key_fallbacks: older keys that still verify (``SECRET_KEY_FALLBACKS``).
+    :param permanent_session_lifetime: with ``max_age=None``, how long a
+        session a Flask app marked permanent lives after its last use (Flask's
+        ``PERMANENT_SESSION_LIFETIME``: give it the Flask app's value when
+        they share sessions); with a ``max_age``, that is used instead.
     :param settings: any ``STRONGBOX_*`` setting, lower case and without the
         prefix (``idle_timeout=1800``, ``identity_keys=("user",)``).
     """
@@ -103,7 +107,8 @@ class StrongboxMiddleware:
         session_cookie: str = "session", max_age: int | None = 14 * 24 * 60 * 60, path: str = "/",
         same_site: Literal["lax", "strict", "none"] = "lax", https_only: bool = False,
         domain: str | None = None, partitioned: bool = False,
-        secret_key_fallbacks: tuple[str, ...] | list[str] = (), **settings: Any,
+        secret_key_fallbacks: tuple[str, ...] | list[str] = (),
+        permanent_session_lifetime: float | timedelta = timedelta(days=31), **settings: Any,
     ) -> None:
         self.app = app
         self._secret = str(secret_key)  # Starlette's Secret, or text
@@ -113,7 +118,10 @@ class StrongboxMiddleware:
         self.sessions = AsyncSessions(resolved, async_store(resolved, "."), self)
         self.cookie = CookieOptions(session_cookie, path, domain, https_only, same_site, partitioned)
         self.max_age = max_age
-        lifetime = timedelta(days=31).total_seconds() if max_age is None else float(max_age)
+        permanent = permanent_session_lifetime
+        if isinstance(permanent, timedelta):
+            permanent = permanent.total_seconds()
+        lifetime = float(permanent) if max_age is None else float(max_age)
         self._lifetimes = self.sessions.lifetimes(lifetime, None if max_age is None else float(max_age))
 
     def __repr__(self) -> str:
