@@ -136,6 +136,7 @@ class Strongbox:
         app.session_interface = interface  # type: ignore[assignment] # any SessionInterface
         app.extensions["strongbox"] = interface
         app.after_serving(store.close)  # its connections belong to the serving loop
+        app.teardown_request(_release_leases)
 
     # -- per-user API, for the current app ---------------------------------------
 
@@ -153,6 +154,15 @@ class Strongbox:
         """End every session of ``user`` (but the current one, with ``keep_current``)."""
         interface, keyring = _runtime()
         return await interface.sessions.revoke_user(keyring, user, _current_key() if keep_current else None)
+
+
+async def _release_leases(_error: BaseException | None) -> None:
+    """Give back the leases of an exclusive request (``STRONGBOX_EXCLUSIVE``)
+    whose save never ran."""
+    session = request_ctx.session
+    if isinstance(session, StrongboxSession) and session.state is not None and session.state.leases:
+        interface, _ = _runtime()
+        await interface.sessions.release(session)
 
 
 def _runtime() -> tuple[StrongboxSessionInterface, Keyring]:

@@ -140,3 +140,22 @@ def test_a_store_that_cannot_answer_is_a_503_never_an_empty_session() -> None:
         response = client.post("/bump")
         assert response.status_code == 503, "a write that cannot be saved is not a success"
         assert "set-cookie" not in response.headers
+
+
+def test_exclusive_sessions_serialise_concurrent_requests_of_one_session() -> None:
+    import asyncio
+
+    import httpx
+
+    app = make_app("memory://", exclusive=True)
+
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            first = await client.post("/bump")
+            cookie = {"Cookie": f"session={cookie_of(first)}"}
+            answers = await asyncio.gather(*(client.post("/bump", headers=cookie) for _ in range(20)))
+            assert {a.status_code for a in answers} == {200}
+            return sorted(a.json()["n"] for a in answers)
+
+    assert asyncio.run(run()) == list(range(2, 22)), "each request saw the one before it"
