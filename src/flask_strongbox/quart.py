@@ -6,9 +6,10 @@ with the Flask extension's settings and defaults, on an async store.
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
 from quart import Quart, Request, Response, current_app, has_request_context
 from quart.globals import request_ctx
@@ -104,7 +105,8 @@ async def _become_error(app: Quart, response: Response, exc: StoreUnavailable) -
     for name, value in error.headers.items():
         if name.lower() != "set-cookie":
             response.headers[name] = value
-    response.set_data(await cast(Awaitable[bytes], error.get_data()))
+    body: Any = error.get_data()  # a Quart response's is awaited, an HTTPException's is not
+    response.set_data(await body if inspect.isawaitable(body) else body)
 
 
 class Strongbox:
