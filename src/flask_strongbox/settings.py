@@ -131,7 +131,9 @@ def _clock(setting: str, value: Any) -> Any:
 
 
 def _store(setting: str, value: Any) -> Any:
-    if not isinstance(value, (str, Store)):
+    from .aio.base import AsyncStore  # for the async adapters
+
+    if not isinstance(value, (str, Store, AsyncStore)):
         raise ConfigurationError(f"{setting} must be a URL string or a store object")
     return value
 

@@ -159,3 +159,13 @@ def test_exclusive_sessions_serialise_concurrent_requests_of_one_session() -> No
             return sorted(a.json()["n"] for a in answers)
 
     assert asyncio.run(run()) == list(range(2, 22)), "each request saw the one before it"
+
+
+def test_any_blocking_store_serves_through_a_thread_pool() -> None:
+    from flask_strongbox.aio import ThreadedStore
+
+    store = ThreadedStore(CountingStore(MemoryStore()), max_threads=2)
+    with TestClient(make_app(store)) as client:
+        client.post("/bump")
+        assert client.post("/bump").json() == {"n": 2}
+    assert store.sync.calls["create"] == 1  # type: ignore[attr-defined]
