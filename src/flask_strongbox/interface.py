@@ -21,7 +21,7 @@ from .engine import Context, Engine, Events, Lifetimes, Loaded
 from .engine.load import Verified
 from .engine.purge import Purger
 from .errors import ConfigurationError, SaveConflict, StoreUnavailable
-from .keys import Keyring, keyring_for
+from .keys import KeyCache, Keyring
 from .session import RefusedSession, StrongboxSession
 from .settings import Settings
 from .stores.base import Store
@@ -41,7 +41,7 @@ class StrongboxSessionInterface(SessionInterface):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._keys: tuple[tuple[Any, ...], Keyring | ConfigurationError | None] | None = None
+        self._keys = KeyCache()
         self._events: tuple[Flask, Keyring, Events] | None = None
         self._lifetimes: tuple[timedelta, Lifetimes] | None = None
 
@@ -70,13 +70,8 @@ class StrongboxSessionInterface(SessionInterface):
 
         :raises ConfigurationError: a key is unsafe outside debug and testing.
         """
-        source = (app.secret_key, app.config.get("SECRET_KEY_FALLBACKS"), bool(app.debug or app.testing))
-        cached = self._keys
-        if cached is None or cached[0] != source:
-            cached = self._keys = (source, keyring_for(*source))
-        if isinstance(cached[1], ConfigurationError):
-            raise cached[1]
-        return cached[1]
+        return self._keys.get(app.secret_key, app.config.get("SECRET_KEY_FALLBACKS"),
+                              bool(app.debug or app.testing))
 
     def context(self, app: Flask, keyring: Keyring, exclusive: bool = False) -> Context:
         """The request, as the engine needs it."""

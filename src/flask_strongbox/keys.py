@@ -151,6 +151,29 @@ def check_production_secrets(secret: object, fallbacks: Sequence[object]) -> Non
             )
 
 
+class KeyCache:
+    """:func:`keyring_for`, derived once and again only when the secret, the
+    fallbacks or ``relaxed`` change (an app may change its key at runtime)."""
+
+    __slots__ = ("_cached",)
+
+    def __init__(self) -> None:
+        self._cached: tuple[tuple[object, object, bool], Keyring | ConfigurationError | None] | None = None
+
+    def get(self, secret: object, fallbacks: object, relaxed: bool) -> Keyring | None:
+        """The keyring, or ``None`` if no secret key is set.
+
+        :raises ConfigurationError: a key is refused.
+        """
+        source = (secret, fallbacks, relaxed)
+        cached = self._cached
+        if cached is None or cached[0] != source:
+            cached = self._cached = (source, keyring_for(*source))
+        if isinstance(cached[1], ConfigurationError):
+            raise cached[1]
+        return cached[1]
+
+
 def keyring_for(secret: object, fallbacks: object, relaxed: bool) -> Keyring | ConfigurationError | None:
     """The keyring for an app's secret key and ``SECRET_KEY_FALLBACKS``, the
     reason they are refused (checked unless ``relaxed``: debug or testing), or

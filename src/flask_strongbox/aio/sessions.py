@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 from .. import ids, signals
 from ..audit import logger
 from ..engine import Context, Engine, Events, LazySession, Lifetimes, Outcome, leases, ops
-from ..errors import ConfigurationError, SaveConflict, StoreUnavailable
+from ..errors import SaveConflict, StoreUnavailable
 from ..extension import SessionInfo, _info
-from ..keys import Keyring, keyring_for
+from ..keys import KeyCache, Keyring
 from ..settings import Settings
 from ..stores.base import Record
 from .base import AsyncStore
@@ -59,7 +59,7 @@ class AsyncSessions:
         self.store = store
         self.sender = sender
         self.engine = Engine(settings, store.sync)
-        self._keys: tuple[tuple[Any, ...], Keyring | ConfigurationError | None] | None = None
+        self._keys = KeyCache()
         self._events: tuple[Keyring, Events] | None = None
 
     def keyring(self, secret: object, fallbacks: object, relaxed: bool) -> Keyring | None:
@@ -69,13 +69,7 @@ class AsyncSessions:
 
         :raises ConfigurationError: a key is unsafe, naming the setting.
         """
-        source = (secret, fallbacks, relaxed)
-        cached = self._keys
-        if cached is None or cached[0] != source:
-            cached = self._keys = (source, keyring_for(*source))
-        if isinstance(cached[1], ConfigurationError):
-            raise cached[1]
-        return cached[1]
+        return self._keys.get(secret, fallbacks, relaxed)
 
     def lifetimes(self, permanent: float, idle: float | None = None) -> Lifetimes:
         """The lifetimes: ``permanent`` for a permanent session, ``idle``
