@@ -23,7 +23,7 @@ import redis
 from cachelib.file import FileSystemCache
 from cachelib.serializers import JSONSerializer
 from flask import Flask
-from flask_session import Session
+from flask_session import Session  # type: ignore[import-untyped]  # Flask-Session ships no py.typed
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_strongbox.migrate import FlaskSessionConfig, LegacyReader, open_reader
@@ -153,7 +153,7 @@ def filesystem_json_legacy(tmp_path: Path, **config: Any) -> Iterator[Legacy]:
     serializer: the one filesystem set-up whose records are not pickles."""
     directory = tmp_path / "cache"
     cache = FileSystemCache(str(directory), threshold=500)
-    cache.serializer = JSONSerializer()
+    cache.serializer = JSONSerializer()  # type: ignore[assignment]  # typed narrower than cachelib takes
     app = flask_session_app(JSON_DATA, SESSION_TYPE="cachelib", SESSION_CACHELIB=cache, **config)
     settings = FlaskSessionConfig.from_config(app.config)
     reader = open_reader(f"filesystem://{directory}", settings)

@@ -271,7 +271,7 @@ def test_weak_secret_key_is_refused_before_anything_is_stored() -> None:
     app.config["PROPAGATE_EXCEPTIONS"] = False
     response = app.test_client().get("/login")
     assert response.status_code == 500
-    assert set_cookie(response) is None  # type: ignore[arg-type]
+    assert set_cookie(response) is None
     store = app.extensions["strongbox"].store
     assert store.stats(0).live == 0
 

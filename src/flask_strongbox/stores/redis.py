@@ -53,7 +53,9 @@ class RedisStore:
         self.url: str | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0) -> RedisStore:
+    def from_url(
+        cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0, **options: Any,
+    ) -> RedisStore:
         """Make a store from a URL. Nothing connects until the first use, so a
         server that is down gives :class:`StoreUnavailable` then, not here.
 
@@ -66,8 +68,12 @@ class RedisStore:
         :param url: where the server is.
         :param prefix: put before every key.
         :param timeout: seconds to wait for a connection or an answer.
-        :raises ValueError: if the URL's scheme is not one of these.
+        :raises ValueError: if the URL's scheme is not one of these, or for
+            another option (``**options`` only makes the signature the
+            :class:`~flask_strongbox.Store` protocol's, for type checkers).
         """
+        if options:
+            raise ValueError(f"a Redis store takes no option {sorted(options)[0]!r}")
         build, secrets = client_factory(url, timeout)
         store = cls(LazyClient(build, redact(url), secrets), prefix=prefix)
         store.url = url
