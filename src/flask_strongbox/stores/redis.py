@@ -14,7 +14,7 @@ that deletes it only for the token holding it.
 from __future__ import annotations
 
 from contextlib import suppress
-from typing import cast
+from typing import Any, cast
 
 from ..errors import UnreadableRecord
 from . import redis_steps as steps
