@@ -14,7 +14,6 @@ from typing import Any, TypeVar, cast
 from ..engine import ops
 from ..errors import StoreUnavailable
 from ..stores import redis_steps as steps
-from ..stores.base import Store
 from ..stores.redis import RedisStore
 from ..stores.redis_client import outage
 from ..stores.redis_scripts import SCRIPTS
@@ -85,8 +84,7 @@ class AsyncRedisStore(ThreadedStore):
     """
 
     def __init__(self, client: Any, twin: RedisStore, *, max_threads: int = 2) -> None:
-        # RedisStore's from_url takes named options only, which the protocol cannot say.
-        super().__init__(cast(Store, twin), max_threads=max_threads)
+        super().__init__(twin, max_threads=max_threads)
         self.twin = twin
         self._server = AsyncServer(client, twin._server.where, twin._server._secrets)
         self._names = steps.Names(twin.prefix)
