@@ -14,7 +14,7 @@ Starlette's ``SessionMiddleware``, with the same options and the same
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import Session
@@ -24,6 +24,7 @@ from werkzeug.http import dump_cookie
 
 from . import serialization, transport
 from .aio.base import AsyncStore
+from .aio.options import SettingsOptions
 from .aio.sessions import ANY_USER, AsyncSessions, Request, tokens_in
 from .aio.urls import async_store
 from .engine import Context, LazySession, Outcome
@@ -32,6 +33,9 @@ from .extension import SessionInfo
 from .keys import Keyring
 from .settings import Settings
 from .stores.base import Store
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.11
 
 __all__ = ["StrongboxMiddleware", "StrongboxSession", "strongbox"]
 
@@ -108,7 +112,8 @@ class StrongboxMiddleware:
         same_site: Literal["lax", "strict", "none"] = "lax", https_only: bool = False,
         domain: str | None = None, partitioned: bool = False,
         secret_key_fallbacks: tuple[str, ...] | list[str] = (),
-        permanent_session_lifetime: float | timedelta = timedelta(days=31), **settings: Any,
+        permanent_session_lifetime: float | timedelta = timedelta(days=31),
+        **settings: Unpack[SettingsOptions],
     ) -> None:
         self.app = app
         self._secret = str(secret_key)  # Starlette's Secret, or text

@@ -18,11 +18,12 @@ from flask_strongbox.starlette import StrongboxMiddleware, strongbox
 
 def create_app() -> FastAPI:
     app = FastAPI()
-    settings = {name[10:].lower(): os.environ[name]
-                for name in ("STRONGBOX_KEY_PREFIX", "STRONGBOX_TABLE") if name in os.environ}
     # max_age=None: a browser-session cookie ended by the idle timeout, as Flask's default session.
-    app.add_middleware(StrongboxMiddleware, secret_key=os.environ["SECRET_KEY"],
-                       store=os.environ["STRONGBOX_STORE"], max_age=None, **settings)
+    app.add_middleware(
+        StrongboxMiddleware, secret_key=os.environ["SECRET_KEY"], store=os.environ["STRONGBOX_STORE"],
+        max_age=None, key_prefix=os.environ.get("STRONGBOX_KEY_PREFIX", "strongbox:"),
+        table=os.environ.get("STRONGBOX_TABLE", "strongbox_sessions"),
+    )
 
     @app.get("/health", response_class=PlainTextResponse)
     async def health() -> str:

@@ -14,10 +14,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from flask_strongbox.stores import MemoryStore
+from flask_strongbox.testing import Clock as FakeClock
 from flask_strongbox.transport import TOKEN_HEADER
 
 from .. import tutorial as tutorial_flask
-from ..doubles import FakeClock
 from . import tutorial_fastapi, tutorial_quart
 
 COOKIE = re.compile(r"session=([A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43});")
@@ -47,9 +47,10 @@ class Quart:
 
     def request(self, method: str, path: str, headers: dict[str, str], form: Any = None) -> Answer:
         async def send() -> Answer:
-            response = await self.client.open(path, method=method, headers=headers, form=form)
+            client: Any = self.client
+            response = await client.open(path, method=method, headers=headers, form=form)
             found = {k.lower(): v for k, v in response.headers.items()}
-            return response.status_code, found, (await response.get_data()).decode()
+            return response.status_code, found, await response.get_data(as_text=True)
 
         return self.loop.run_until_complete(send())
 

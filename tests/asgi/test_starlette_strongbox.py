@@ -6,7 +6,7 @@ call without a valid cookie, rotation at login, the per-user API, and 503
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from starlette.applications import Starlette
@@ -18,9 +18,10 @@ from starlette.testclient import TestClient
 
 from flask_strongbox import ConfigurationError
 from flask_strongbox.starlette import StrongboxMiddleware, strongbox
-from flask_strongbox.stores import MemoryStore
+from flask_strongbox.stores import MemoryStore, Store
+from flask_strongbox.testing import Clock as FakeClock
 
-from ..doubles import CountingStore, FakeClock
+from ..doubles import CountingStore
 from ..services import free_port
 
 KEY = "x7Jq2mV9sL4pR8tY1wE6uI3oP5aS0dFgHjKlZ"
@@ -164,8 +165,20 @@ def test_exclusive_sessions_serialise_concurrent_requests_of_one_session() -> No
 def test_any_blocking_store_serves_through_a_thread_pool() -> None:
     from flask_strongbox.aio import ThreadedStore
 
-    store = ThreadedStore(CountingStore(MemoryStore()), max_threads=2)
+    store = ThreadedStore(cast(Store, CountingStore(MemoryStore())), max_threads=2)
     with TestClient(make_app(store)) as client:
         client.post("/bump")
         assert client.post("/bump").json() == {"n": 2}
     assert store.sync.calls["create"] == 1  # type: ignore[attr-defined]
+
+
+def test_the_middleware_takes_every_setting_as_a_typed_keyword() -> None:
+    import dataclasses
+
+    from flask_strongbox import Settings
+    from flask_strongbox.aio.options import SettingsOptions
+
+    names = {f.name for f in dataclasses.fields(Settings)} - {"store"}
+    assert set(SettingsOptions.__annotations__) == names
+    with pytest.raises(ConfigurationError, match="STRONGBOX_IDLE_TIMEOUT"):
+        make_app("memory://", idle_timeout=-1).build_middleware_stack()

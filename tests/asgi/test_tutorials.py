@@ -12,8 +12,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from flask_strongbox.stores.base import Store
+from flask_strongbox.testing import Clock as FakeClock
 
-from ..doubles import CountingStore, FakeClock
+from ..doubles import CountingStore
 from . import tutorial_fastapi, tutorial_quart
 
 COOKIE = re.compile(r"session=([A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43});")
