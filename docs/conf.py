@@ -57,6 +57,8 @@ nitpick_ignore = [
     # RedisStore(client), StrongboxSessionInterface.keyring().
     ("py:class", "Loaded"),
     ("py:class", "AsyncSessions"),  # the async adapters' core, in their constructors
+    ("py:class", "SettingsOptions"),  # StrongboxMiddleware's typed keywords, documented by hand
+    ("py:class", "timedelta"),  # a string annotation in StrongboxMiddleware's signature
     ("py:class", "Client"),
     ("py:class", "LazyClient"),
     ("py:class", "flask_strongbox.engine.ops.T"),  # a TypeVar
