@@ -44,6 +44,7 @@ class Legacy:
     put: Callable[[str, bytes], None]  # plant a raw value under a full store key, live for LIFETIME
     expire: Callable[[str], float]  # make a sid's record expired; the "now" to read it at
     filters_prefix: bool = True  # whether the store can tell records of another prefix
+    url: str = ""  # the store's STRONGBOX_MIGRATE_STORE URL
 
     def log_in(self, name: str) -> str:
         """Log ``name`` in through the real app; return the cookie value."""
@@ -102,7 +103,8 @@ def redis_legacy(tmp_path: Path, **config: Any) -> Iterator[Legacy]:
         return time.time()
 
     try:
-        yield Legacy(app, reader, settings, FLASK_SESSION_DATA, msgspec.msgpack.encode, put, expire)
+        yield Legacy(app, reader, settings, FLASK_SESSION_DATA, msgspec.msgpack.encode, put, expire,
+                     url=redis_url())
     finally:
         reader.close()
         for key in client.scan_iter(match=f"{prefix}*", count=500):
@@ -128,7 +130,8 @@ def _sql_legacy(app_config: dict[str, Any], url: str, instance_path: str) -> Ite
         return time.time() + LIFETIME.total_seconds() + 1  # expiry is read against the clock given
 
     try:
-        yield Legacy(app, reader, settings, FLASK_SESSION_DATA, msgspec.msgpack.encode, put, expire)
+        yield Legacy(app, reader, settings, FLASK_SESSION_DATA, msgspec.msgpack.encode, put, expire,
+                     url=url if not url.startswith("sqlite") else f"sqlite:///{instance_path}/{url[10:]}")
     finally:
         reader.close()
         with app.app_context():
@@ -166,7 +169,7 @@ def filesystem_json_legacy(tmp_path: Path, **config: Any) -> Iterator[Legacy]:
         return time.time() + LIFETIME.total_seconds() + 2
 
     yield Legacy(app, reader, settings, JSON_DATA, lambda value: json.dumps(value).encode(), put, expire,
-                 filters_prefix=False)
+                 filters_prefix=False, url=f"filesystem://{directory}")
 
 
 BACKENDS = {

@@ -215,3 +215,5 @@ def health(as_json: bool) -> None:
         raise click.ClickException(f"{found.error}")
     if not found.ok:
         raise click.exceptions.Exit(1)
+
+from . import cli_switch as _switch  # noqa: E402, F401 - registers import and copy

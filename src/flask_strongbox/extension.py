@@ -14,6 +14,7 @@ from flask.globals import request_ctx
 from . import devices, signals, users
 from .audit import logger
 from .engine import Engine, Events
+from .engine.adopt import Adopter
 from .errors import ConfigurationError, StoreUnavailable
 from .health import Health, check
 from .interface import EXCLUSIVE_MARK, StrongboxSessionInterface, strongbox_of
@@ -83,6 +84,7 @@ class Strongbox:
         settings = Settings.from_config(app.config, store=self._store, clock=self._clock)
         store = _metered(app, settings, self._registry, _build_store(app, settings))
         interface = StrongboxSessionInterface(Engine(settings, store))
+        interface.adopter = _adopter(app, settings, interface.engine)
         app.session_interface = interface
         app.extensions["strongbox"] = interface
         # A signal, not a teardown_request function: Flask sends it anyway,
@@ -208,6 +210,17 @@ def _build_store(app: Flask, settings: Settings) -> Store:
     if is_network_url(settings.store):
         _probe(store, settings)
     return store
+
+
+def _adopter(app: Flask, settings: Settings, engine: Engine) -> Adopter | None:
+    """What moves the sessions of the app's former session system, if
+    ``STRONGBOX_MIGRATE_FROM`` names one."""
+    if settings.migrate_from is None or settings.migrate_until is None:
+        return None
+    from .migrate.sources import source_from_config
+
+    source = source_from_config(settings.migrate_from, app.config, settings.migrate_store, app.instance_path)
+    return Adopter(engine, source, settings.migrate_until.timestamp())
 
 
 def _metered(app: Flask, settings: Settings, registry: CollectorRegistry | None, store: Store) -> Store:

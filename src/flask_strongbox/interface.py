@@ -17,7 +17,8 @@ from flask.sessions import SessionInterface, SessionMixin
 
 from . import cookies, signals, transport
 from .audit import logger
-from .engine import Context, Engine, Events, Lifetimes, Loaded
+from .engine import Context, Engine, Events, Lifetimes, Loaded, Outcome
+from .engine.adopt import Adopter, Adoption
 from .engine.load import Verified
 from .engine.purge import Purger
 from .errors import ConfigurationError, SaveConflict, StoreUnavailable
@@ -41,6 +42,9 @@ class StrongboxSessionInterface(SessionInterface):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: Moves sessions of the app's former session system, if
+        #: ``STRONGBOX_MIGRATE_FROM`` is set.
+        self.adopter: Adopter | None = None
         self._keys = KeyCache()
         self._events: tuple[Flask, Keyring, Events] | None = None
         self._lifetimes: tuple[timedelta, Lifetimes] | None = None
@@ -123,18 +127,21 @@ class StrongboxSessionInterface(SessionInterface):
             return RefusedSession(exc)
         if keyring is None:
             return None  # Flask's NullSession then explains that SECRET_KEY is missing
-        tokens = transport.header_tokens(self.engine.settings.header, request.headers.get)
-        sent = None if tokens is None else (tokens[0] if tokens else "")
-        if tokens is None:
-            tokens = request.cookies.getlist(self.get_cookie_name(app))
-        cookie, refused = self.engine.open(keyring, tokens)
+        sent = transport.header_tokens(self.engine.settings.header, request.headers.get)
+        header_token = None if sent is None else (sent[0] if sent else "")
+        if sent is None:
+            sent = request.cookies.getlist(self.get_cookie_name(app))
+        cookie, refused = self.engine.open(keyring, sent)
         if refused is not None:
+            adoption = None if self.adopter is None else self.adopter.adoption(sent, self.engine.clock())
+            if adoption is not None:
+                return self._adopting(app, keyring, adoption)
             self.events(app, keyring).reject(refused, self.engine.clock())
         if cookie is None:
             session = StrongboxSession()
         else:
             session = StrongboxSession(lambda: self._load(app, keyring, cookie, session), cookie.marker)
-        session.header_token = sent
+        session.header_token = header_token
         return session
 
     def _load(
@@ -143,6 +150,19 @@ class StrongboxSessionInterface(SessionInterface):
         exclusive = session.exclusive or _view_is_exclusive(app)
         session.context = self.context(app, keyring, exclusive)  # the save reuses it
         return self.engine.load(session.context, cookie)
+
+    def _adopting(self, app: Flask, keyring: Keyring, adoption: Adoption) -> StrongboxSession:
+        """A session that moves a legacy cookie's data into Strongbox."""
+        adopter = self.adopter
+        assert adopter is not None
+
+        def load() -> tuple[dict[str, Any], Loaded | None]:
+            session.context = self.context(app, keyring)
+            return adopter.load(session.context, adoption)
+
+        session = StrongboxSession(load)
+        session.adoption = adoption
+        return session
 
     def make_exclusive(self, app: Flask, session: StrongboxSession) -> None:
         """Let this request hold its session alone (``@strongbox.exclusive``):
@@ -165,13 +185,13 @@ class StrongboxSessionInterface(SessionInterface):
             cookies.vary_on_cookie(response)
         if session.failed:
             return
-        if not session.loaded and not session.modified:
+        if not session.loaded and not session.modified and session.adoption is None:
             if self.engine.activity_due(session):  # a valid cookie: the visit may slide it
                 outcome = self.engine.count_activity(self._context_of(app, session), session)
                 cookies.apply(self, app, response, outcome, session.header_token)
             return
         try:
-            outcome = self.engine.save(self._context_of(app, session), session)
+            outcome = self._save(app, session)
         except StoreUnavailable as exc:  # SaveConflict included: both are a 503
             session.failed = True
             exc.retry_after = self.engine.settings.retry_after
@@ -188,6 +208,12 @@ class StrongboxSessionInterface(SessionInterface):
             session.failed = True  # Flask calls save again for its error page: don't
             raise
         cookies.apply(self, app, response, outcome, session.header_token)
+
+    def _save(self, app: Flask, session: StrongboxSession) -> Outcome:
+        if session.adoption is not None and self.adopter is not None:
+            session.data  # noqa: B018 - a legacy cookie is moved whether or not the view read it
+            return self.adopter.save(self._context_of(app, session), session, session.adoption)
+        return self.engine.save(self._context_of(app, session), session)
 
 
 def _view_is_exclusive(app: Flask) -> bool:

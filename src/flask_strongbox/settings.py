@@ -12,8 +12,8 @@ import difflib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -80,6 +80,23 @@ class Settings:
     #: <token>``, any other name the raw token. ``None``: cookies only. See
     #: :doc:`asgi`.
     header: str | None = None
+    #: Move the sessions of the system the app used before, on the first
+    #: request that brings one: ``"flask-cookie"`` (Flask's signed cookie) or
+    #: ``"flask-session"`` (Flask-Session 0.x records, read from
+    #: ``STRONGBOX_MIGRATE_STORE``; the ``migrate`` extra). See :doc:`switching`.
+    migrate_from: Literal["flask-cookie", "flask-session"] | None = None
+    #: When legacy sessions stop being moved (afterwards their cookies are
+    #: ignored): a timezone-aware :class:`~datetime.datetime`, or ISO 8601
+    #: text with an offset. Required with ``STRONGBOX_MIGRATE_FROM``.
+    migrate_until: datetime | None = None
+    #: Flask-Session's store, read by ``flask sessions import`` and, with
+    #: ``STRONGBOX_MIGRATE_FROM = "flask-session"``, by requests:
+    #: ``redis://...``, ``sqlite:///file``, ``postgresql://...`` or
+    #: ``filesystem:///dir``. Unset, requests find only imported sessions.
+    migrate_store: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_migration(self)
 
     def __repr__(self) -> str:
         # A store URL may carry a password: show where, never who or how.
@@ -178,9 +195,49 @@ def _positive_number(setting: str, value: Any) -> Any:
     return value
 
 
+def _migrate_from(setting: str, value: Any) -> Any:
+    if value not in (None, "flask-cookie", "flask-session"):
+        raise ConfigurationError(f"{setting} must be 'flask-cookie' or 'flask-session', not {value!r}")
+    return value
+
+
+def _moment(setting: str, value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ConfigurationError(f"{setting} must be an ISO 8601 date and time, not {value!r}") from None
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ConfigurationError(
+            f"{setting} must be a timezone-aware datetime, such as "
+            f"datetime(2030, 1, 31, tzinfo=timezone.utc), not {value!r}"
+        )
+    return value
+
+
+def _optional_name(setting: str, value: Any) -> str | None:
+    return None if value is None else _name(setting, value)
+
+
+def _check_migration(settings: Settings) -> None:
+    """The migration settings, checked together: a window that closes by
+    itself. (Without ``STRONGBOX_MIGRATE_STORE``, Flask-Session cookies find
+    only the sessions ``flask sessions import`` moved.)"""
+    if settings.migrate_from is None:
+        return
+    if settings.migrate_until is None:
+        raise ConfigurationError(
+            "STRONGBOX_MIGRATE_UNTIL is required with STRONGBOX_MIGRATE_FROM: set it to the "
+            "timezone-aware datetime after which legacy sessions are no longer moved"
+        )
+
+
 _KINDS = {f.name: f.type for f in fields(Settings)}
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "identity_keys": _identity_keys, "clock": _clock, "store": _store,
     "key_prefix": _name, "table": _name, "max_sessions_per_user": _cap, "header": _header,
+    "migrate_from": _migrate_from, "migrate_until": _moment, "migrate_store": _optional_name,
 }
 _CHECKS_BY_KIND: dict[object, Callable[[str, Any], Any]] = {"timedelta": _duration, "bool": _flag}

@@ -13,8 +13,9 @@ Duration = timedelta | float
 
 
 class SettingsOptions(TypedDict, total=False):
-    """Every :class:`~flask_strongbox.Settings` field but ``store``, under
-    its own name, with what its check accepts."""
+    """Every :class:`~flask_strongbox.Settings` field but ``store`` and the
+    migration settings (Flask apps only), under its own name, with what its
+    check accepts."""
 
     absolute_lifetime: Duration
     idle_timeout: Duration

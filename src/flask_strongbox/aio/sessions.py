@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from .. import ids, signals
 from ..audit import logger
 from ..engine import Context, Engine, Events, LazySession, Lifetimes, Outcome, leases, ops
-from ..errors import SaveConflict, StoreUnavailable
+from ..errors import ConfigurationError, SaveConflict, StoreUnavailable
 from ..extension import SessionInfo, _info
 from ..keys import KeyCache, Keyring
 from ..settings import Settings
@@ -55,6 +55,11 @@ class AsyncSessions:
     """
 
     def __init__(self, settings: Settings, store: AsyncStore, sender: object) -> None:
+        if settings.migrate_from is not None:
+            raise ConfigurationError(
+                "STRONGBOX_MIGRATE_FROM moves Flask sessions and works in the Flask extension only; "
+                "migrate with the Flask app (or `flask sessions import`) and leave it unset here"
+            )
         self.settings = settings
         self.store = store
         self.sender = sender
