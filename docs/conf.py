@@ -43,8 +43,10 @@ autoclass_content = "both"
 # documentation of Python, Flask and the store clients cannot resolve and are ignored by package.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(datetime|collections\.abc|os|typing)\..*"),
+    (r"py:.*", r"(datetime|collections\.abc|os|typing|asyncio)\..*"),
     (r"py:.*", r"(flask|werkzeug|click|blinker|redis|valkey|psycopg|psycopg_pool|prometheus_client)(\..*)?"),
+    (r"py:.*", r"(quart|starlette|fastapi)(\..*)?"),
+    (r"py:class", r"(ASGIApp|Quart|AsyncStore|Store|S|T)"),  # string annotations and TypeVars
     (r"py:class", r"Flask"),  # a string annotation in Strongbox's signature
     (r"py:class", r"CollectorRegistry"),  # prometheus_client's, a string annotation too
 ]
@@ -54,6 +56,9 @@ nitpick_ignore = [
     # Private types in public signatures: StrongboxSession(loader=...) and .state,
     # RedisStore(client), StrongboxSessionInterface.keyring().
     ("py:class", "Loaded"),
+    ("py:class", "AsyncSessions"),  # the async adapters' core, in their constructors
+    ("py:class", "SettingsOptions"),  # StrongboxMiddleware's typed keywords, documented by hand
+    ("py:class", "timedelta"),  # a string annotation in StrongboxMiddleware's signature
     ("py:class", "Client"),
     ("py:class", "LazyClient"),
     ("py:class", "flask_strongbox.engine.ops.T"),  # a TypeVar
@@ -71,6 +76,7 @@ nitpick_ignore = [
     ("py:class", "SessionInfo"),
     ("py:class", "StoreUnavailable"),
     ("py:meth", "delete_user"),
+    ("py:meth", "Record.is_live"),  # Store.scan's docstring
     ("py:class", "datetime"),  # testing.Clock's and ServerSession's annotations
 ]
 

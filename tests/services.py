@@ -377,28 +377,37 @@ def gunicorn(app: str, folder: Path, env: dict[str, str], *, workers: int = 1,
     if importlib.util.find_spec("gunicorn") is None:
         unavailable("gunicorn is not installed: pip install -e '.[dev]'")
     port = free_port()
+    argv = ["-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+            "--worker-class", "gthread" if threads > 1 else "sync",
+            "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--timeout", "30",
+            "--graceful-timeout", "5", app]
+    with serve("gunicorn", argv, port, folder, env, ready):
+        yield port
+
+
+@contextmanager
+def serve(name: str, argv: list[str], port: int, folder: Path, env: dict[str, str],
+          ready: str) -> Iterator[None]:
+    """Run ``python <argv>`` (a server ``name`` listening on ``port``) with
+    the repository on its path until the block ends; the block starts once
+    ``ready`` answers 200. Its output goes to a log in ``folder``."""
     environ = {
         **os.environ, **env,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
-    log_path = folder / f"gunicorn-{port}.log"
+    log_path = folder / f"{name}-{port}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-             "--worker-class", "gthread" if threads > 1 else "sync",
-             "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--timeout", "30",
-             "--graceful-timeout", "5", app],
-            env=environ, stdout=log, stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen([sys.executable, *argv], env=environ, stdout=log,
+                                   stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             deadline = time.monotonic() + 20
             while not _answers(port, ready):
                 if process.poll() is not None:
-                    raise AssertionError(f"gunicorn exited:\n{log_path.read_text()}")
+                    raise AssertionError(f"{name} exited:\n{log_path.read_text()}")
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"gunicorn never answered:\n{log_path.read_text()}")
+                    raise AssertionError(f"{name} never answered:\n{log_path.read_text()}")
                 time.sleep(0.05)
-            yield port
+            yield
         finally:
             process.terminate()
             try:

@@ -1,6 +1,6 @@
 """The app ``test_shared_store`` serves from two gunicorn processes on one
 store, configured from the environment: ``STRONGBOX_STORE``, ``SECRET_KEY``
-and, optionally, ``STRONGBOX_KEY_PREFIX``.
+and, optionally, ``STRONGBOX_KEY_PREFIX`` and ``STRONGBOX_TABLE``.
 
     gunicorn 'tests.wsgi_shared:create_app()'
 """
@@ -18,8 +18,9 @@ from flask_strongbox import Strongbox
 def create_app() -> Flask:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=os.environ["SECRET_KEY"], STRONGBOX_STORE=os.environ["STRONGBOX_STORE"])
-    if "STRONGBOX_KEY_PREFIX" in os.environ:
-        app.config["STRONGBOX_KEY_PREFIX"] = os.environ["STRONGBOX_KEY_PREFIX"]
+    for name in ("STRONGBOX_KEY_PREFIX", "STRONGBOX_TABLE"):
+        if name in os.environ:
+            app.config[name] = os.environ[name]
     box = Strongbox(app)
 
     @app.get("/health")

@@ -12,6 +12,7 @@ from werkzeug.datastructures import Headers
 
 from .engine import Outcome
 from .errors import StoreUnavailable
+from .transport import TOKEN_HEADER, new_token
 
 #: Headers that describe the app's own answer and must not survive its
 #: replacement by the 503 page.
@@ -31,10 +32,20 @@ def _options(interface: SessionInterface, app: Flask) -> dict[str, Any]:
     }
 
 
-def apply(interface: SessionInterface, app: Flask, response: Response, outcome: Outcome) -> None:
+def apply(
+    interface: SessionInterface, app: Flask, response: Response, outcome: Outcome,
+    header_token: str | None = None,
+) -> None:
     """Write the engine's answer onto the response: set the cookie (expiring
     with a permanent session), or clear it with the attributes it was set
-    with (or the browser keeps it)."""
+    with (or the browser keeps it). A request that came with the header
+    transport's token gets its new token (or an empty one, when its session
+    ended) in :data:`~flask_strongbox.transport.TOKEN_HEADER` instead."""
+    if header_token is not None:
+        token = new_token(header_token, outcome.cookie, outcome.clear)
+        if token is not None:
+            response.headers[TOKEN_HEADER] = token
+        return
     name = interface.get_cookie_name(app)
     if outcome.cookie is not None:
         expires = None if outcome.expires is None else datetime.fromtimestamp(outcome.expires, timezone.utc)

@@ -15,14 +15,14 @@ from flask import Flask, Request, Response, has_request_context, request
 from flask.globals import _cv_request
 from flask.sessions import SessionInterface, SessionMixin
 
-from . import cookies, signals
+from . import cookies, signals, transport
 from .audit import logger
 from .engine import Context, Engine, Events, Lifetimes, Loaded, Outcome
 from .engine.adopt import Adopter, Adoption
 from .engine.load import Verified
 from .engine.purge import Purger
 from .errors import ConfigurationError, SaveConflict, StoreUnavailable
-from .keys import Keyring, keyring_for
+from .keys import KeyCache, Keyring
 from .session import RefusedSession, StrongboxSession
 from .settings import Settings
 from .stores.base import Store
@@ -45,7 +45,7 @@ class StrongboxSessionInterface(SessionInterface):
         #: Moves sessions of the app's former session system, if
         #: ``STRONGBOX_MIGRATE_FROM`` is set.
         self.adopter: Adopter | None = None
-        self._keys: tuple[tuple[Any, ...], Keyring | ConfigurationError | None] | None = None
+        self._keys = KeyCache()
         self._events: tuple[Flask, Keyring, Events] | None = None
         self._lifetimes: tuple[timedelta, Lifetimes] | None = None
 
@@ -77,20 +77,10 @@ class StrongboxSessionInterface(SessionInterface):
         """
         settings = self.engine.settings
         relaxed = bool(app.debug or app.testing)
-        source: tuple[Any, ...] = (
-            (app.secret_key, app.config.get("SECRET_KEY_FALLBACKS"), relaxed)
-            if settings.secret_key is None
-            else (settings.secret_key, settings.secret_key_fallbacks, relaxed, settings.key_settings)
-        )
-        cached = self._keys
-        if cached is None or cached[0] != source:
-            cached = self._keys = (source, keyring_for(*source))
-            if isinstance(cached[1], ConfigurationError):
-                logger.error("sessions are refused: every session reads as empty and no change is "
-                             "saved: %s", cached[1])
-        if isinstance(cached[1], ConfigurationError):
-            raise cached[1]
-        return cached[1]
+        if settings.secret_key is None:
+            return self._keys.get(app.secret_key, app.config.get("SECRET_KEY_FALLBACKS"), relaxed)
+        return self._keys.get(settings.secret_key, settings.secret_key_fallbacks, relaxed,
+                              settings.key_settings)
 
     def context(self, app: Flask, keyring: Keyring, exclusive: bool = False) -> Context:
         """The request, as the engine needs it."""
@@ -142,7 +132,10 @@ class StrongboxSessionInterface(SessionInterface):
             return RefusedSession(exc)
         if keyring is None:
             return None  # Flask's NullSession then explains that SECRET_KEY is missing
-        sent = request.cookies.getlist(self.get_cookie_name(app))
+        sent = transport.header_tokens(self.engine.settings.header, request.headers.get)
+        header_token = None if sent is None else (sent[0] if sent else "")
+        if sent is None:
+            sent = request.cookies.getlist(self.get_cookie_name(app))
         cookie, refused = self.engine.open(keyring, sent)
         if refused is not None:
             adoption = None if self.adopter is None else self.adopter.adoption(sent, self.engine.clock())
@@ -150,8 +143,10 @@ class StrongboxSessionInterface(SessionInterface):
                 return self._adopting(app, keyring, adoption)
             self.events(app, keyring).reject(refused, self.engine.clock())
         if cookie is None:
-            return StrongboxSession()
-        session = StrongboxSession(lambda: self._load(app, keyring, cookie, session), cookie.marker)
+            session = StrongboxSession()
+        else:
+            session = StrongboxSession(lambda: self._load(app, keyring, cookie, session), cookie.marker)
+        session.header_token = header_token
         return session
 
     def _load(
@@ -198,7 +193,7 @@ class StrongboxSessionInterface(SessionInterface):
         if not session.loaded and not session.modified and session.adoption is None:
             if self.engine.activity_due(session):  # a valid cookie: the visit may slide it
                 outcome = self.engine.count_activity(self._context_of(app, session), session)
-                cookies.apply(self, app, response, outcome)
+                cookies.apply(self, app, response, outcome, session.header_token)
             return
         try:
             outcome = self._save(app, session)
@@ -217,7 +212,7 @@ class StrongboxSessionInterface(SessionInterface):
         except Exception:
             session.failed = True  # Flask calls save again for its error page: don't
             raise
-        cookies.apply(self, app, response, outcome)
+        cookies.apply(self, app, response, outcome, session.header_token)
 
     def _save(self, app: Flask, session: StrongboxSession) -> Outcome:
         if session.adoption is not None and self.adopter is not None:

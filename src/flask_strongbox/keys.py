@@ -11,11 +11,13 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .audit import logger
 from .errors import ConfigurationError
 
 _SALT = b"flask-strongbox/v1"
@@ -164,6 +166,36 @@ def check_production_secrets(
                 f"{name} {reason}, which is unsafe outside debug and testing; "
                 f"set a random value of at least {_MIN_SECRET_BYTES} bytes ({_GENERATE_HINT})"
             )
+
+
+class KeyCache:
+    """:func:`keyring_for`, derived once and again only when the secret, the
+    fallbacks, ``relaxed`` or the settings' names change (an app may change
+    its key at runtime)."""
+
+    __slots__ = ("_cached",)
+
+    def __init__(self) -> None:
+        self._cached: tuple[tuple[Any, ...], Keyring | ConfigurationError | None] | None = None
+
+    def get(
+        self, secret: object, fallbacks: object, relaxed: bool, names: tuple[str, str] = FLASK_KEYS,
+    ) -> Keyring | None:
+        """The keyring, or ``None`` if no secret key is set. A refusal is
+        logged once, as it is found.
+
+        :raises ConfigurationError: a key is refused.
+        """
+        source = (secret, fallbacks, relaxed, names)
+        cached = self._cached
+        if cached is None or cached[0] != source:
+            cached = self._cached = (source, keyring_for(*source))
+            if isinstance(cached[1], ConfigurationError):
+                logger.error("sessions are refused: every session reads as empty and no change "
+                             "is saved: %s", cached[1])
+        if isinstance(cached[1], ConfigurationError):
+            raise cached[1]
+        return cached[1]
 
 
 def keyring_for(

@@ -20,7 +20,17 @@ class StrongboxSession(engine_session.LazySession, SessionMixin):
     typed as this class.
     """
 
+    #: The token the request carried in ``STRONGBOX_HEADER`` (``""``: the
+    #: header, with no token), or ``None``: it used the cookie. A new token
+    #: goes back in a response header.
+    header_token: str | None = None
+
 
 class RefusedSession(engine_session.RefusedSession, StrongboxSession):
     """The session while Strongbox refuses the app's keys (see
     :class:`flask_strongbox.engine.RefusedSession`)."""
+
+
+class UnavailableSession(engine_session.UnavailableSession, StrongboxSession):
+    """The session an async adapter could not load: any use raises the
+    outage (see :class:`flask_strongbox.engine.session.UnavailableSession`)."""

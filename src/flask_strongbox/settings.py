@@ -98,6 +98,11 @@ class Settings:
     #: ``Strongbox(app, metrics=registry)`` names another registry. See
     #: :doc:`monitoring`.
     metrics: bool = False
+    #: A request header that carries the session token for API clients,
+    #: beside the cookie: ``"Authorization"`` reads ``Authorization: Bearer
+    #: <token>``, any other name the raw token. ``None``: cookies only. See
+    #: :doc:`asgi`.
+    header: str | None = None
     #: Move the sessions of the system the app used before, on the first
     #: request that brings one: ``"flask-cookie"`` (Flask's signed cookie) or
     #: ``"flask-session"`` (Flask-Session 0.x records, read from
@@ -231,7 +236,9 @@ def _clock(setting: str, value: Any) -> Any:
 
 
 def _store(setting: str, value: Any) -> Any:
-    if not isinstance(value, (str, Store)):
+    from .aio.base import AsyncStore  # for the async adapters
+
+    if not isinstance(value, (str, Store, AsyncStore)):
         raise ConfigurationError(f"{setting} must be a URL string or a store object")
     return value
 
@@ -245,6 +252,14 @@ def _flag(setting: str, value: Any) -> bool:
 def _name(setting: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{setting} must be a non-empty string")
+    return value
+
+
+def _header(setting: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or not all(c.isalnum() or c in "-_" for c in value):
+        raise ConfigurationError(f"{setting} must be a header name such as 'Authorization', or None")
     return value
 
 
@@ -310,7 +325,7 @@ def _check_migration(settings: Settings) -> None:
 _KINDS = {f.name: f.type for f in fields(Settings)}
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "identity_keys": _identity_keys, "clock": _clock, "store": _store,
-    "key_prefix": _name, "table": _name, "max_sessions_per_user": _cap,
+    "key_prefix": _name, "table": _name, "max_sessions_per_user": _cap, "header": _header,
     "migrate_from": _migrate_from, "migrate_until": _moment, "migrate_store": _optional_name,
     "secret_key": _secret, "secret_key_fallbacks": _secret_fallbacks, "secret_key_file": _path,
 }

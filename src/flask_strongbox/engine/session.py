@@ -158,15 +158,13 @@ class LazySession(MutableMapping[str, Any]):
         return f"<{type(self).__name__} {len(self._data)} key(s){' modified' if self.modified else ''}>"
 
 
-class RefusedSession(LazySession):
-    """The session of an app whose keys are refused (such as a weak
-    ``SECRET_KEY`` outside debug and testing), refused the way Flask refuses
-    a missing key with its null session: it reads as empty, so pages and
-    extensions that only look at it (Flask-Login checks it on every request)
-    are served, and any change raises the refusal, which names the setting.
-    Nothing is ever loaded or saved. (The adapter logs the refusal once.)
+class UnavailableSession(LazySession):
+    """A session that cannot be had: any use raises ``error``. An async
+    adapter, which loads the session before the view, gives one when the
+    store cannot answer, so using the session is the 503 it would have been.
 
-    :param error: the :class:`~flask_strongbox.ConfigurationError` to raise.
+    :param error: the exception to raise, such as
+        :class:`~flask_strongbox.StoreUnavailable`.
     """
 
     def __init__(self, error: Exception) -> None:
@@ -176,6 +174,22 @@ class RefusedSession(LazySession):
 
     def _refuse(self) -> tuple[dict[str, Any], Loaded]:
         raise self.error
+
+    def _load(self) -> dict[str, Any]:
+        # Unlike a store outage met by a lazy load, this holds for every later use too.
+        raise self.error
+
+
+class RefusedSession(UnavailableSession):
+    """The session of an app whose keys are refused (such as a weak
+    ``SECRET_KEY`` outside debug and testing), refused the way Flask refuses
+    a missing key with its null session: it reads as empty, so pages and
+    extensions that only look at it (Flask-Login checks it on every request)
+    are served, and any change raises the refusal, which names the setting.
+    Nothing is ever loaded or saved. (The adapter logs the refusal once.)
+
+    :param error: the :class:`~flask_strongbox.ConfigurationError` to raise.
+    """
 
     def _load(self) -> dict[str, Any]:
         self._data = {}

@@ -10,7 +10,7 @@ while the database is down and recovers by itself once it is back.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors
@@ -19,14 +19,17 @@ from psycopg_pool import PoolTimeout
 
 from ..audit import logger
 from ..errors import StoreUnavailable
-from .base import Record, StoreStats, check_lease, readable
+from . import postgres_sql as statements
+from .base import Record, StoreStats, readable
 from .postgres_pool import GRACE, Connections
 from .postgres_schema import LEASES, SCHEMA_VERSION, Layout
 from .postgres_schema import Connection as _Connection
+from .postgres_sql import Statement
 from .watchdog import Watch
 
 #: Seconds ``init_db`` may wait for the locks it needs (another creator, say).
 _DDL_SECONDS = 10.0
+T = TypeVar("T")
 
 
 class PostgresStore:
@@ -119,6 +122,16 @@ class PostgresStore:
             cursor = conn.execute(self._layout.sql(template), params)
             return cursor.rowcount, cursor.fetchall() if cursor.description else []
 
+    def prepare(self) -> None:
+        """Check the schema on first use (creating what is missing), as the
+        first operation would; the async store runs it before its own first
+        statement.
+
+        .. versionadded:: 0.2
+        """
+        if not self._ready:
+            self._execute("SELECT 1", ())
+
     def _unavailable(self, exc: psycopg.Error, watch: Watch | None = None) -> StoreUnavailable:
         reason = " ".join(str(exc).split())[:300]
         hint = "check that the server is up and reachable"
@@ -181,65 +194,36 @@ class PostgresStore:
 
     # -- the store protocol --------------------------------------------------
 
+    def _do(self, statement: Statement[T]) -> T:
+        count, rows = self._execute(statement.template, statement.params, leases=statement.leases)
+        return statement.answer(count, rows)
+
     def get(self, key: str, now: float) -> Record | None:
-        _, rows = self._execute(
-            "SELECT {columns} FROM {t} WHERE key = %s AND expires > %s", (key, now))
-        return Record.from_row(rows[0]) if rows else None
+        return self._do(statements.get(key, now))
 
     def create(self, record: Record) -> bool:
-        count, _ = self._execute(
-            "INSERT INTO {t} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (key) DO NOTHING",
-            (record.key, record.blob, record.version, record.created, record.last_seen,
-             record.expires, record.absolute_expires, record.user_hash, record.sealed_device),
-        )
-        return count == 1
+        return self._do(statements.create(record))
 
     def replace(self, record: Record, expected_version: int, now: float) -> bool:
-        count, _ = self._execute(
-            'UPDATE {t} SET blob = %s, version = %s, last_seen = %s, expires = %s, '
-            'absolute_expires = %s, "user" = %s, info = %s '
-            "WHERE key = %s AND version = %s AND expires > %s",
-            (record.blob, record.version, record.last_seen, record.expires,
-             record.absolute_expires, record.user_hash, record.sealed_device, record.key,
-             expected_version, now),
-        )
-        return count == 1
+        return self._do(statements.replace(record, expected_version, now))
 
     def touch(self, key: str, expires: float, now: float) -> bool:
-        count, _ = self._execute(
-            "UPDATE {t} SET last_seen = %s, expires = %s WHERE key = %s AND expires > %s",
-            (now, expires, key, now),
-        )
-        return count == 1
+        return self._do(statements.touch(key, expires, now))
 
     def delete(self, key: str) -> bool:
-        count, _ = self._execute("DELETE FROM {t} WHERE key = %s", (key,))
-        return count == 1
+        return self._do(statements.delete(key))
 
     def sessions_of(self, user_hash: str, now: float) -> list[Record]:
-        _, rows = self._execute(
-            'SELECT {columns} FROM {t} WHERE "user" = %s AND expires > %s '
-            "ORDER BY created, key",
-            (user_hash, now),
-        )
-        return readable(rows)
+        return self._do(statements.sessions_of(user_hash, now))
 
     def delete_user(self, user_hash: str, keep: str | None = None) -> list[str]:
-        _, rows = self._execute(
-            'DELETE FROM {t} WHERE "user" = %s AND key IS DISTINCT FROM %s RETURNING key',
-            (user_hash, keep),
-        )
-        return [row[0] for row in rows]
+        return self._do(statements.delete_user(user_hash, keep))
 
     def lock(self, key: str, token: str, until: float, now: float) -> bool:
-        check_lease(until, now)
-        count, _ = self._execute(LEASES.lock, (key, token, until, now), leases=True)
-        return count == 1
+        return self._do(statements.lock(key, token, until, now))
 
     def unlock(self, key: str, token: str) -> bool:
-        count, _ = self._execute(LEASES.unlock, (key, token), leases=True)
-        return count == 1
+        return self._do(statements.unlock(key, token))
 
     def purge(self, now: float, limit: int = 500) -> int:
         """Remove up to ``limit`` expired records and up to ``limit`` ended

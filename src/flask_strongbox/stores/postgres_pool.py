@@ -27,6 +27,9 @@ GRACE = 0.5
 
 #: Turns a psycopg error (and the watch it happened under) into the store's own.
 OnError = Callable[[psycopg.Error, "Watch | None"], Exception]
+#: Run once on each new connection, with :meth:`Connections.limits`.
+CONFIGURE = ("SELECT set_config('statement_timeout', %s, false), "
+             "set_config('lock_timeout', %s, false)")
 
 
 class Connections:
@@ -92,7 +95,7 @@ class Connections:
 
     def _new_pool(self) -> ConnectionPool[Connection]:
         pool: ConnectionPool[Connection] = ConnectionPool(
-            self.conninfo, kwargs=self._connect_options(),
+            self.conninfo, kwargs=self.connect_options(),
             min_size=self.pool_min, max_size=self.pool_max, open=False,
             configure=self._configure,
             # Give up reconnecting quickly: the next request starts a fresh
@@ -103,7 +106,7 @@ class Connections:
         pool.open(wait=False)
         return pool
 
-    def _connect_options(self) -> dict[str, Any]:
+    def connect_options(self) -> dict[str, Any]:
         """libpq options: autocommit, and a dead peer noticed within about the
         timeout, by TCP keepalives while idle and ``tcp_user_timeout`` while
         sending. Options the connection string sets itself are left as they are."""
@@ -121,10 +124,13 @@ class Connections:
         """Have the server end any statement, or wait for a lock, that takes
         longer than the timeout. Set once per connection, by ``SET`` rather than
         the ``options`` startup parameter, which PgBouncer refuses."""
-        limit = f"{math.ceil(self.timeout * 1000)}ms"
         with watchdog.watch(conn.fileno(), self.timeout + GRACE):
-            conn.execute("SELECT set_config('statement_timeout', %s, false), "
-                         "set_config('lock_timeout', %s, false)", [limit, limit])
+            conn.execute(CONFIGURE, self.limits())
+
+    def limits(self) -> list[str]:
+        """:data:`CONFIGURE`'s parameters: the timeout, in milliseconds."""
+        limit = f"{math.ceil(self.timeout * 1000)}ms"
+        return [limit, limit]
 
     def _checkout(self, pool: ConnectionPool[Connection]) -> Connection:
         """A pooled connection, passing over those the server closed while they
@@ -135,13 +141,13 @@ class Connections:
         deadline = time.monotonic() + self.timeout
         while True:
             conn = pool.getconn(timeout=max(0.0, deadline - time.monotonic()))
-            if not _said_something(conn):
+            if not said_something(conn):
                 return conn
             conn.close()
             pool.putconn(conn)  # discarded, and a replacement is started
 
 
-def _said_something(conn: Connection) -> bool:
+def said_something(conn: Connection | psycopg.AsyncConnection[Any]) -> bool:
     """Whether an idle connection is closed or has input waiting. Input on an
     idle connection is nearly always the server saying goodbye (a restart, an
     admin shutdown), so such a connection is replaced without the round trip

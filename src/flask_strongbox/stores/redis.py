@@ -14,21 +14,14 @@ that deletes it only for the token holding it.
 from __future__ import annotations
 
 from contextlib import suppress
-from typing import Any, NamedTuple
+from typing import Any, cast
 
 from ..errors import UnreadableRecord
+from . import redis_steps as steps
 from .base import Record, StoreStats, check_lease
 from .redis_client import Server, wrong_type
-from .redis_records import decode, encode, num, number, text, ttl_ms
+from .redis_records import decode, num, number, ttl_ms
 from .redis_urls import Client, LazyClient, client_factory, redact
-
-
-class Listing(NamedTuple):
-    """A record as its user's index lists it."""
-
-    key: str
-    user: str | None
-    version: int
 
 
 class RedisStore:
@@ -54,6 +47,10 @@ class RedisStore:
         self._server = Server(client)
         self._guard, self._run = self._server.guard, self._server.run
         self.prefix = prefix
+        self._names = steps.Names(prefix)
+        #: The URL it was made from (by :meth:`from_url`), for an async
+        #: store on the same server; never shown.
+        self.url: str | None = None
 
     @classmethod
     def from_url(
@@ -78,7 +75,9 @@ class RedisStore:
         if options:
             raise ValueError(f"a Redis store takes no option {sorted(options)[0]!r}")
         build, secrets = client_factory(url, timeout)
-        return cls(LazyClient(build, redact(url), secrets), prefix=prefix)
+        store = cls(LazyClient(build, redact(url), secrets), prefix=prefix)
+        store.url = url
+        return store
 
     def __repr__(self) -> str:
         return f"<RedisStore {self._server.where} prefix={self.prefix!r}>"
@@ -89,76 +88,30 @@ class RedisStore:
             client.ping()
 
     def _record_key(self, key: str) -> str:
-        return f"{self.prefix}s:{key}"
+        return self._names.record(key)
 
     def _index_key(self, user: str) -> str:
-        return f"{self.prefix}u:{user}"
+        return self._names.index(user)
 
     def _lease_key(self, key: str) -> str:
-        return f"{self.prefix}l:{key}"
-
-    def _follow(self, old: list[Any] | None, written: Listing, until: float, now: float) -> None:
-        """After a write over ``old`` (user, expires, absolute_expires, version;
-        ``None`` for a new record), make the user index name it and outlive it."""
-        key, user, version = written
-        if user is None:
-            return
-        listed_until = max((number(t) or 0.0 for t in old[1:3]), default=0.0) if old else 0.0
-        if old is not None and old[0] == user.encode() and until <= listed_until:
-            return  # already listed, and the list lives long enough
-        self._run("index_add", self._index_key(user), version, key, ttl_ms(until, now))
+        return self._names.lease(key)
 
     # -- the store protocol --------------------------------------------------
 
     def get(self, key: str, now: float) -> Record | None:
-        try:
-            with self._guard() as client:
-                fields = client.hgetall(self._record_key(key))
-        except Exception as exc:
-            if wrong_type(exc):
-                raise UnreadableRecord(key, "the key holds another type than a hash") from None
-            raise
-        record = decode(key, fields) if fields else None
-        return record if record is not None and record.is_live(now) else None
+        return cast(Record | None, self._server.drive(steps.get(self._names, key, now)))
 
     def create(self, record: Record) -> bool:
-        now = record.last_seen
-        ttl = ttl_ms(record.expires, now)
-        if ttl <= 0:  # dead on arrival: nothing to write
-            with self._guard() as client:
-                return not client.exists(self._record_key(record.key))
-        if not self._run("create", self._record_key(record.key), ttl, *encode(record)):
-            return False
-        until = max(record.expires, record.absolute_expires)
-        self._follow(None, Listing(record.key, record.user_hash, record.version), until, now)
-        return True
+        return bool(self._server.drive(steps.create(self._names, record)))
 
     def replace(self, record: Record, expected_version: int, now: float) -> bool:
-        ttl = max(ttl_ms(record.expires, now), 0)
-        fields = encode(record)[2:]  # created is kept from the stored record
-        old = self._run("replace", self._record_key(record.key), expected_version, num(now),
-                        ttl, *fields)
-        if old is None:
-            return False
-        if old:  # empty: the new record was already dead, so it is gone
-            until = max(record.expires, record.absolute_expires)
-            self._follow(old, Listing(record.key, record.user_hash, record.version), until, now)
-        return True
+        return bool(self._server.drive(steps.replace(self._names, record, expected_version, now)))
 
     def touch(self, key: str, expires: float, now: float) -> bool:
-        ttl = max(ttl_ms(expires, now), 0)
-        found = self._run("touch", self._record_key(key), num(now), num(now), num(expires), ttl)
-        if found is None:
-            return False
-        user = text(found[0]) if found else None
-        if user is not None:
-            until = max(expires, number(found[2]) or 0.0)
-            self._follow(found, Listing(key, user, int(found[3])), until, now)
-        return True
+        return bool(self._server.drive(steps.touch(self._names, key, expires, now)))
 
     def delete(self, key: str) -> bool:
-        with self._guard() as client:
-            return bool(client.delete(self._record_key(key)))
+        return bool(self._server.drive(steps.delete(self._names, key)))
 
     def sessions_of(self, user_hash: str, now: float) -> list[Record]:
         found = self._verified(user_hash)

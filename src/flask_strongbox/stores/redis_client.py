@@ -6,10 +6,11 @@ is an unreadable record). Messages never show the client's password."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
+from ..engine import ops
 from ..errors import StoreUnavailable
 from .redis_scripts import SCRIPTS
 from .redis_urls import Client, LazyClient
@@ -74,6 +75,25 @@ class Server:
             if script not in self._scripts:
                 self._scripts[script] = client.register_script(SCRIPTS[script])
             return self._scripts[script](keys=[key], args=args)
+
+    def drive(self, steps: Generator[Any, Any, Any]) -> Any:
+        """Run one of :mod:`.redis_steps`' operations against this server."""
+        return ops.run(steps, cast(Any, self))
+
+    def script(self, script: str, key: str | bytes, *args: object) -> Any:
+        return self.run(script, key, *args)
+
+    def hgetall(self, key: str) -> Any:
+        with self.guard() as client:
+            return client.hgetall(key)
+
+    def exists(self, key: str) -> Any:
+        with self.guard() as client:
+            return client.exists(key)
+
+    def delete(self, key: str) -> Any:
+        with self.guard() as client:
+            return client.delete(key)
 
     def scan(self, prefix: str) -> Iterator[list[bytes]]:
         """Batches of the keys that start with ``prefix``; on Cluster, from
