@@ -18,7 +18,8 @@ cookies are counted in the report, not violations.
 
 A change answered 2xx and not reset, superseded or consumed by anything that
 does not precede it must be in the browser's final session (read after
-everything else finished).
+everything else finished). An answer that cleared the cookie acknowledges no
+change: it tells the browser its session ended while the request ran.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class _Browser:
 
     def check(self) -> None:
         for event in self.events:
-            if event.status == "ok" and event.op in _RIVALS:
+            if _acknowledged(event):
                 self.report.acknowledged_writes += 1
                 self.durable(event)
         self.failed_changed_nothing()
@@ -237,7 +238,7 @@ class _Browser:
         if any(e.op in ("set", "delete") and e.key == "n" for e in self.events):
             return
         incrs = [e for e in self.events if e.op == "incr" and e.may_have_happened]
-        acked = sorted((e for e in incrs if e.status == "ok"), key=lambda e: e.invoked)
+        acked = sorted((e for e in incrs if e.status == "ok" and e.got != ""), key=lambda e: e.invoked)
         for i, first in enumerate(acked):
             for second in acked[i + 1:]:
                 if (first.seen is not None and second.seen is not None
@@ -250,6 +251,19 @@ class _Browser:
             if not len(acked) <= final <= len(incrs):
                 self.flag("increment lost", tuple(acked),
                           f"{len(acked)} increments answered 2xx ({len(incrs)} may have run), final {final}")
+
+
+def _acknowledged(event: Event) -> bool:
+    """A change answered 2xx, with the session kept: an answer that cleared
+    the cookie says the session ended while the request ran (a logout or
+    revocation won), and a deletion of what the request never saw changed
+    nothing."""
+    if event.status != "ok" or event.op not in _RIVALS or event.got == "":
+        return False
+    if event.op == "delete":
+        top = (event.key or "").split(".")[0]
+        return event.seen is not None and top in event.seen
+    return True
 
 
 def _overlap(a: Event, b: Event) -> bool:

@@ -65,7 +65,10 @@ def draw(seed: int, model: str, requests: int = 10) -> Plan:
     rng = random.Random(f"plan-{model}-{seed}")
     browsers = rng.choice((1, 2, 2, 3))
     faulty = rng.random() < 0.7
-    specs = tuple(_spec(rng, i + 1, browsers, faulty) for i in range(rng.randint(requests // 2, requests)))
+    # Each browser first gets a session of its own, then the pages overlap.
+    specs = tuple(Spec(b + 1, b, "set", "lang", f"v{b + 1}", b * 0.002) for b in range(browsers))
+    specs += tuple(_spec(rng, len(specs) + i + 1, browsers, faulty)
+                   for i in range(rng.randint(requests // 2, requests)))
     permanent = frozenset(b for b in range(browsers) if rng.random() < 0.3)
     rate = rng.uniform(0.02, 0.15) if faulty else 0.0
     return Plan(seed, model, browsers, specs, rate, permanent)
@@ -89,6 +92,6 @@ def _spec(rng: random.Random, index: int, browsers: int, faulty: bool) -> Spec:
     if op in ("expire", "rotate_key", "lose_lease", "jump", "purge", "revoke_user"):
         browser = -1
     # Requests come close together (most overlap), sometimes after a gap.
-    at = index * 0.004 + (rng.uniform(0.0, 0.05) if rng.random() < 0.3 else 0.0)
+    at = 0.01 + index * 0.0004 + (rng.uniform(0.0, 0.01) if rng.random() < 0.2 else 0.0)
     crash = faulty and op in PAGES and rng.random() < 0.05
     return Spec(index, browser, op, key, value, at, exclusive=rng.random() < 0.25, crash=crash)
