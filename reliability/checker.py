@@ -172,7 +172,7 @@ class _Browser:
         """After an acknowledged logout or revocation, no request of the
         browser reads what was written before it, nor the user it ended."""
         for end in (e for e in self.events if e.op in ENDERS and e.status == "ok"):
-            if any(_overlap(end, r) for r in self.events if r.op in ROTATIONS and r.may_have_happened):
+            if any(_overlap(end, r) for r in self.events if _rotates(r)):
                 continue  # a concurrent rotation may have moved the data to an id the end did not name
             for read in (e for e in self.events if e.status == "ok" and e.seen and end.before(e)):
                 self._read_after_end(end, read)
@@ -264,6 +264,15 @@ def _acknowledged(event: Event) -> bool:
         top = (event.key or "").split(".")[0]
         return event.seen is not None and top in event.seen
     return True
+
+
+def _rotates(event: Event) -> bool:
+    """Whether it may have moved the session to a new id: a login or
+    ``regenerate()``, or any request whose answer set a new cookie (a write
+    under a fallback key moves the session to the current key)."""
+    if event.op in ROTATIONS:
+        return event.may_have_happened
+    return event.status == "unknown" or bool(event.got and event.sent and event.got != event.sent)
 
 
 def _overlap(a: Event, b: Event) -> bool:
