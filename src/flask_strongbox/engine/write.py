@@ -21,7 +21,7 @@ from ..settings import Settings
 from ..stores.base import Record
 from . import merge, ops, tombstones
 from .activity import ActivityLog
-from .context import CLEAR, NOTHING, Context, Outcome, Save
+from .context import CLEAR, MARKERS, NOTHING, Context, Outcome, Save
 from .decide import Action
 from .ops import Call, Steps
 from .purge import Purger
@@ -119,21 +119,30 @@ class Writer:
     def update(self, save: Save) -> Steps[Outcome]:
         """Compare-and-swap the record with this request's data."""
         assert save.state is not None
-        ctx, state = save.ctx, save.state
 
         def build(current: Record, data: dict[str, Any], plaintext: bytes) -> Record:
-            absolute = ctx.lifetimes.absolute_of(current)
-            expires = min(ctx.now + ctx.lifetimes.ttl(bool(data.get("_permanent"))), absolute)
-            return Record(current.key, self.seal(save, plaintext, current.key), current.version + 1,
-                          current.created, ctx.now, expires, absolute, current.user_hash,
-                          current.sealed_device)
+            return self._rewritten(save, current, data, plaintext)
 
         result = yield from self.swap(save, build, follow=True)
         if isinstance(result, Gone):
             return CLEAR  # ended meanwhile (logout, revocation, expiry): never resurrect
-        self.activity.seen(state.marker, ctx.now)
+        return self._kept(save, result)
+
+    def _rewritten(self, save: Save, current: Record, data: dict[str, Any], plaintext: bytes) -> Record:
+        """``current`` holding ``data`` now, its expiry slid."""
+        ctx = save.ctx
+        absolute = ctx.lifetimes.absolute_of(current)
+        expires = min(ctx.now + ctx.lifetimes.ttl(bool(data.get("_permanent"))), absolute)
+        return Record(current.key, self.seal(save, plaintext, current.key), current.version + 1,
+                      current.created, ctx.now, expires, absolute, current.user_hash,
+                      current.sealed_device)
+
+    def _kept(self, save: Save, result: Swapped) -> Outcome:
+        """The cookie of a session saved by a compare-and-swap."""
+        assert save.state is not None
+        self.activity.seen(save.state.marker, save.ctx.now)
         permanent = bool(result.data.get("_permanent"))
-        return _cookie(ids.sign(ctx.keyring, result.sid), permanent, result.new.expires)
+        return _cookie(ids.sign(save.ctx.keyring, result.sid), permanent, result.new.expires)
 
     def rotate(self, save: Save) -> Steps[Outcome]:
         """New id, same data; the old record becomes a short-lived tombstone
@@ -141,21 +150,21 @@ class Writer:
         assert save.state is not None
         ctx, state = save.ctx, save.state
         login = save.identity != state.identity
+        if not login and not save.regenerate:
+            return (yield from self.move(save))
         successor = ids.new_id()
-        # Only a move to the current key keeps identity and privileges: its
-        # tombstone may lead the old cookie's other tabs on (see tombstones).
-        moved = not login and not save.regenerate
-        pointer = tombstones.pointer_to(ctx.keyring, state.key, successor) if moved else b""
 
         def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes) -> Record:
-            return tombstones.tombstone(current, ctx.now, pointer)
+            return tombstones.tombstone(current, ctx.now, b"")
 
         result = yield from self.swap(save, tombstone, follow=False)
         if isinstance(result, Gone):
-            if login or result.found is not None:  # ended or rotated meanwhile: this one stands alone
-                assert save.plaintext is not None
-                return (yield from self.create(save, save.data, save.plaintext, created=ctx.now))[1]
-            return CLEAR
+            # Ended or rotated meanwhile: this one stands alone, holding only what
+            # this request changed (what it loaded moved on, or was ended).
+            data = self._own_changes(save)
+            if data.keys() <= MARKERS:
+                return NOTHING if result.found is not None else CLEAR
+            return (yield from self.create(save, data, serialization.dumps(data), created=ctx.now))[1]
         created = ctx.now if login else result.old.created
         try:
             key, outcome = yield from self.create(save, result.data, result.plaintext, created, successor)
@@ -164,6 +173,47 @@ class Writer:
             raise
         ctx.events.announce(signals.session_rotated, key, "login" if login else "regenerate")
         return outcome
+
+    def move(self, save: Save) -> Steps[Outcome]:
+        """The same session under the current key (it was read under a
+        fallback key and changed). Only such a move keeps identity and every
+        privilege, so its tombstone points to the successor and leads the old
+        cookie's other tabs on (see tombstones).
+
+        The successor is written first, then the old record swapped for the
+        tombstone: the old id always leads to the session, even when the
+        store fails between the two writes or another tab follows it at once.
+        """
+        assert save.state is not None and save.state.record is not None and save.plaintext is not None
+        ctx, state, created = save.ctx, save.state, save.state.record.created
+        successor = ids.new_id()
+        key, outcome = yield from self.create(save, save.data, save.plaintext, created, successor)
+        pointer = tombstones.pointer_to(ctx.keyring, state.key, successor)
+
+        def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes) -> Record:
+            return tombstones.tombstone(current, ctx.now, pointer)
+
+        try:
+            result = yield from self.swap(save, tombstone, follow=False)
+        except SaveConflict:
+            yield from ops.delete(key)  # nothing moved: the successor leads nowhere
+            raise
+        if isinstance(result, Gone):
+            yield from ops.delete(key)
+            # Moved by another request meanwhile: follow it there and merge; or ended.
+            return (yield from self.update(save)) if result.found is not None else CLEAR
+        ctx.events.announce(signals.session_rotated, key, "regenerate")
+        if result.data is save.data:
+            return outcome
+        # Concurrent changes were merged into the old record as it became the
+        # tombstone: carry them to the successor too.
+        record = yield from ops.get(key, ctx.now)
+        if record is None:
+            return CLEAR
+        moved = Loaded(successor, ctx.keyring.primary, key, record, save.plaintext, state.identity,
+                       marker=state.marker)
+        carried = replace(save, state=moved, data=result.data, plaintext=result.plaintext)
+        return (yield from self.update(carried))
 
     def touch(self, ctx: Context, state: Loaded | None, permanent: bool, written: bool) -> Steps[Outcome]:
         """Unchanged data: slide the expiry with a throttled metadata touch,
@@ -182,14 +232,42 @@ class Writer:
         return NOTHING
 
     def delete(self, save: Save) -> Steps[Outcome]:
-        """The session is empty: delete its record, or the unreadable one."""
+        """The session is empty: end its record, or delete the unreadable one.
+
+        Ending is a compare-and-swap (to a tombstone, then deleted): a change
+        another request saved since this one loaded is merged first, and if
+        any of it is left the session is kept with it. A request empties the
+        session it saw, never changes it did not see.
+        """
         state = save.state
         assert state is not None
-        if state.record is not None or state.unreadable:
-            yield from ops.delete(state.key)
-        if state.record is not None:
-            save.ctx.events.announce(signals.session_destroyed, state.key, "emptied")
+        if state.record is None:
+            if state.unreadable:
+                yield from ops.delete(state.key)
+            return CLEAR
+        ctx = save.ctx
+
+        def ended(current: Record, data: dict[str, Any], plaintext: bytes) -> Record:
+            if data.keys() <= MARKERS:
+                return tombstones.tombstone(current, ctx.now, b"")
+            return self._rewritten(save, current, data, plaintext)
+
+        emptied = replace(save, plaintext=serialization.dumps(save.data))
+        result = yield from self.swap(emptied, ended, follow=False)
+        if isinstance(result, Gone):
+            return CLEAR  # ended meanwhile
+        if not tombstones.is_tombstone(result.new):
+            return self._kept(save, result)  # another request's change is left in it
+        yield from ops.delete(state.key)
+        ctx.events.announce(signals.session_destroyed, state.key, "emptied")
         return CLEAR
+
+    def _own_changes(self, save: Save) -> dict[str, Any]:
+        """What this request changed in the session it loaded, on its own
+        (merged onto an empty session)."""
+        assert save.state is not None
+        base = serialization.loads(save.state.plaintext or b"{}")
+        return merge.merge(base, save.data, {}, None if save.reads is None else frozenset(save.reads))
 
     # -- the one compare-and-swap loop -------------------------------------------
 
