@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 
 from .run import Run, run_seed, shrink, story
 from .store import MODELS
@@ -38,23 +39,57 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _model(model: str, seeds: range, requests: int) -> Counter[str]:
-    kinds = Counter[str]()
-    totals = Counter[str]()
+    stats = simulate(model, seeds, requests)
+    mix = ", ".join(f"{kind} {count}" for kind, count in sorted(stats.kinds.items())) or "none"
+    print(f"{model}: {stats.runs} runs ({stats.rate:.0f}/s), {stats.requests} requests, "
+          f"{stats.writes} acknowledged writes checked, {stats.stale} stale cookies, "
+          f"faults: {mix}; {stats.violations} violations", flush=True)
+    return Counter(runs=stats.runs, faults=stats.faults, violations=stats.violations)
+
+
+@dataclass
+class Stats:
+    """What the runs of one store model did."""
+
+    model: str
+    runs: int = 0
+    requests: int = 0
+    writes: int = 0
+    stale: int = 0
+    violations: int = 0
+    seconds: float = 0.0
+    kinds: Counter[str] = field(default_factory=Counter)
+    failing: list[int] = field(default_factory=list)
+
+    @property
+    def faults(self) -> int:
+        return sum(self.kinds.values())
+
+    @property
+    def rate(self) -> float:
+        return self.runs / self.seconds if self.seconds else 0.0
+
+
+def simulate(model: str, seeds: range, requests: int = 10) -> Stats:
+    """Run ``seeds`` on ``model``; print each failing seed's shrunk story."""
+    stats = Stats(model)
     started = time.perf_counter()
-    for seed in seeds:
+    for done, seed in enumerate(seeds, 1):
         run = run_seed(seed, model, requests)
-        kinds.update(run.faults)
-        totals.update(runs=1, faults=len(run.faults), violations=len(run.violations),
-                      requests=len(run.history.events), writes=run.report.acknowledged_writes,
-                      stale=run.report.stale_cookies)
+        stats.kinds.update(run.faults)
+        stats.runs += 1
+        stats.requests += len(run.history.events)
+        stats.writes += run.report.acknowledged_writes
+        stats.stale += run.report.stale_cookies
+        stats.violations += len(run.violations)
         if not run.ok:
+            stats.failing.append(seed)
             _failed(run)
-    took = time.perf_counter() - started
-    mix = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())) or "none"
-    print(f"{model}: {totals['runs']} runs ({totals['runs'] / took:.0f}/s), {totals['requests']} requests, "
-          f"{totals['writes']} acknowledged writes checked, {totals['stale']} stale cookies, "
-          f"faults: {mix}; {totals['violations']} violations")
-    return Counter(runs=totals["runs"], faults=totals["faults"], violations=totals["violations"])
+        if done % 10_000 == 0:
+            print(f"  {model}: {done} runs, {stats.violations} violations so far",
+                  file=sys.stderr, flush=True)
+    stats.seconds = time.perf_counter() - started
+    return stats
 
 
 def _failed(run: Run) -> None:
