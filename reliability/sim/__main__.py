@@ -11,10 +11,11 @@ replays one run as its story.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from .run import Run, run_seed, shrink, story
 from .store import MODELS
@@ -27,24 +28,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=(*MODELS, "all"), default="all", help="store model (default all)")
     parser.add_argument("--seed", type=int, help="replay this one seed as its story")
     parser.add_argument("--requests", type=int, default=10, help="most requests per run (default 10)")
+    parser.add_argument("--json", metavar="PATH", help="also write each model's statistics to PATH")
     args = parser.parse_args(argv)
     models = MODELS if args.store == "all" else (args.store,)
     if args.seed is not None:
         return _replay(args.seed, models, args.requests)
     totals = Counter[str]()
+    written = []
     for model in models:
-        totals.update(_model(model, range(args.first, args.first + args.seeds), args.requests))
+        stats = simulate(model, range(args.first, args.first + args.seeds), args.requests)
+        _summary(stats)
+        written.append({**asdict(stats), "kinds": dict(stats.kinds), "faults": stats.faults,
+                        "rate": stats.rate})
+        totals.update(runs=stats.runs, faults=stats.faults, violations=stats.violations)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(written, out, indent=1)
     print(f"{totals['runs']} runs, {totals['faults']} faults, {totals['violations']} violations")
     return 1 if totals["violations"] else 0
 
 
-def _model(model: str, seeds: range, requests: int) -> Counter[str]:
-    stats = simulate(model, seeds, requests)
+def _summary(stats: Stats) -> None:
     mix = ", ".join(f"{kind} {count}" for kind, count in sorted(stats.kinds.items())) or "none"
-    print(f"{model}: {stats.runs} runs ({stats.rate:.0f}/s), {stats.requests} requests, "
+    print(f"{stats.model}: {stats.runs} runs ({stats.rate:.0f}/s), {stats.requests} requests, "
           f"{stats.writes} acknowledged writes checked, {stats.stale} stale cookies, "
           f"faults: {mix}; {stats.violations} violations", flush=True)
-    return Counter(runs=stats.runs, faults=stats.faults, violations=stats.violations)
 
 
 @dataclass
