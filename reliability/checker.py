@@ -67,29 +67,35 @@ def check(history: History) -> Report:
     """Every invariant of the module docstring, over ``history``."""
     report = Report()
     writers = {e.value: e for e in history.events if isinstance(e.value, str) and _WRITTEN.match(e.value)}
+    mine: dict[int, list[Event]] = {b: [] for b in history.browsers}
+    names: dict[int, set[Any]] = {b: set() for b in history.browsers}
+    for event in history.events:
+        if event.browser in mine:
+            mine[event.browser].append(event)
+            if event.op == "login" and event.may_have_happened:
+                names[event.browser].add(event.value)
+    everyone = [e for e in history.events if e.browser == -1 and e.op != "revoke_user"]
+    revokes = [e for e in history.events if e.op == "revoke_user"]
     for browser in history.browsers:
-        _Browser(history, browser, writers, report).check()
+        events = mine[browser] + everyone + [e for e in revokes if e.value in names[browser]]
+        events.sort(key=lambda e: e.rid)
+        _Browser(browser, events, history.final[browser], writers, report).check()
     return report
 
 
 class _Browser:
-    def __init__(self, history: History, browser: int, writers: dict[str, Event], report: Report) -> None:
-        self.events = [e for e in history.of(browser) if e.op != "revoke_user"]
-        self.events += [e for e in history.events
-                        if e.op == "revoke_user" and self._had_user(history, browser, e)]
-        self.events.sort(key=lambda e: e.rid)
+    def __init__(
+        self, browser: int, events: list[Event], final: dict[str, Any], writers: dict[str, Event],
+        report: Report,
+    ) -> None:
+        self.events = events
         self.browser = browser
-        self.final = history.final[browser]
+        self.final = final
         self.writers = writers
         self.report = report
         self.stale = self._stale_cookies()
         report.stale_cookies += len(self.stale)
         self.resets = [e for e in self.events if self._resets(e)] + self.stale
-
-    @staticmethod
-    def _had_user(history: History, browser: int, revoke: Event) -> bool:
-        return any(e.browser == browser and e.op == "login" and e.value == revoke.value
-                   and e.may_have_happened for e in history.events)
 
     def flag(self, invariant: str, events: tuple[Event, ...], detail: str) -> None:
         rids = tuple(e.rid for e in events)
