@@ -185,6 +185,10 @@ class _Browser:
 
     def _read_after_end(self, end: Event, read: Event) -> None:
         assert read.seen is not None
+        if end.op == "logout" and end.sent is None:
+            return  # a logout without a cookie ended nothing
+        if any(not stale.before(end) and not read.before(stale) for stale in self.stale):
+            return  # a late answer carried an older cookie back into the browser
         user = read.seen.get("user")
         if end.op == "revoke_user":
             if user == end.value and not any(
@@ -229,7 +233,10 @@ class _Browser:
         nor left in the session."""
         consumes = [e for e in self.events if e.op == "consume" and e.status == "ok" and e.seen]
         left = set(self.final.get("_flashes") or [])
+        forks = [e for e in self.events if _rotates(e)]
         for first in consumes:
+            if any(_overlap(first, fork) for fork in forks):
+                continue  # a login from a followed id may have copied them to a session of its own
             shown = set((first.seen or {}).get("_flashes") or [])
             for second in consumes:
                 again = shown & set((second.seen or {}).get("_flashes") or [])
@@ -249,7 +256,7 @@ class _Browser:
             for second in acked[i + 1:]:
                 if (first.seen is not None and second.seen is not None
                         and first.seen.get("n") == second.seen.get("n")
-                        and not any(not r.before(first) and not second.before(r) for r in self.resets)):
+                        and not any(_between(r, first, second) for r in self.resets)):
                     self.flag("increment lost", (first, second),
                               f"both counted from {first.seen.get('n')!r}")
         if not self.resets and acked:
@@ -279,6 +286,13 @@ def _rotates(event: Event) -> bool:
     if event.op in ROTATIONS:
         return event.may_have_happened
     return event.status == "unknown" or bool(event.got and event.sent and event.got != event.sent)
+
+
+def _between(reset: Event, first: Event, second: Event) -> bool:
+    """Whether ``reset`` may fall between the two in some order of events."""
+    before_both = reset.before(first) and reset.before(second)
+    after_both = first.before(reset) and second.before(reset)
+    return not before_both and not after_both
 
 
 def _overlap(a: Event, b: Event) -> bool:
