@@ -140,9 +140,15 @@ def test_checker_flags_a_value_written_by_a_refused_request() -> None:
 
 def test_checker_flags_data_read_after_an_acknowledged_logout() -> None:
     events = [_event(1, "set", 0, 1, key="lang", value="v1", got="c"),
-              _event(2, "logout", 2, 3, got=""),
-              _event(3, "read", 4, 5, seen={"lang": "v1"})]
+              _event(2, "logout", 2, 3, sent="c", got=""),
+              _event(3, "read", 4, 5, sent="c", seen={"lang": "v1"})]
     assert "session back after logout" in {v.invariant for v in check(History(events, {0: {}})).violations}
+
+
+def test_checker_lets_a_logout_without_a_cookie_end_nothing() -> None:
+    events = [_event(1, "set", 0, 1, key="lang", value="v1", got="c"),
+              _event(2, "logout", 2, 3), _event(3, "read", 4, 5, sent="c", seen={"lang": "v1"})]
+    assert check(History(events, {0: {"lang": "v1"}})).ok
 
 
 def test_checker_excuses_what_an_overlapping_logout_removed() -> None:
