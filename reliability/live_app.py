@@ -40,7 +40,8 @@ def create_app() -> Flask:
     app.config.update(
         STRONGBOX_STORE=os.environ["STRONGBOX_STORE"], STRONGBOX_STORE_TIMEOUT=0.5,
         STRONGBOX_EXCLUSIVE_WAIT=1.0, STRONGBOX_EXCLUSIVE_LEASE=3.0, STRONGBOX_RETRY_AFTER=1,
-        **{name: os.environ[name] for name in ("STRONGBOX_TABLE", "STRONGBOX_KEY_PREFIX") if name in os.environ},
+        **{name: os.environ[name] for name in ("STRONGBOX_TABLE", "STRONGBOX_KEY_PREFIX")
+           if name in os.environ},
     )
     clock_file = Path(os.environ["STRONGBOX_LIVE_CLOCK"])
     box = Strongbox(app, clock=lambda: _clock_at(clock_file))
