@@ -183,37 +183,33 @@ class Writer:
         The successor is written first, then the old record swapped for the
         tombstone: the old id always leads to the session, even when the
         store fails between the two writes or another tab follows it at once.
+        On a lost race the successor is dropped and the move starts again
+        from the newer record, with this request's changes merged onto it.
         """
         assert save.state is not None and save.state.record is not None and save.plaintext is not None
-        ctx, state, created = save.ctx, save.state, save.state.record.created
-        successor = ids.new_id()
-        key, outcome = yield from self.create(save, save.data, save.plaintext, created, successor)
-        pointer = tombstones.pointer_to(ctx.keyring, state.key, successor)
-
-        def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes) -> Record:
-            return tombstones.tombstone(current, ctx.now, pointer)
-
-        try:
-            result = yield from self.swap(save, tombstone, follow=False)
-        except SaveConflict:
-            yield from ops.delete(key)  # nothing moved: the successor leads nowhere
-            raise
-        if isinstance(result, Gone):
-            yield from ops.delete(key)
-            # Moved by another request meanwhile: follow it there and merge; or ended.
-            return (yield from self.update(save)) if result.found is not None else CLEAR
-        ctx.events.announce(signals.session_rotated, key, "regenerate")
-        if result.data is save.data:
-            return outcome
-        # Concurrent changes were merged into the old record as it became the
-        # tombstone: carry them to the successor too.
-        record = yield from ops.get(key, ctx.now)
-        if record is None:
-            return CLEAR
-        moved = Loaded(successor, ctx.keyring.primary, key, record, save.plaintext, state.identity,
-                       marker=state.marker)
-        carried = replace(save, state=moved, data=result.data, plaintext=result.plaintext)
-        return (yield from self.update(carried))
+        ctx, state = save.ctx, save.state
+        current = save.state.record
+        data, plaintext = save.data, save.plaintext
+        base = serialization.loads(state.plaintext or b"{}")
+        for attempt in range(self.settings.save_attempts):
+            successor = ids.new_id()
+            key, outcome = yield from self.create(save, data, plaintext, current.created, successor)
+            pointer = tombstones.pointer_to(ctx.keyring, state.key, successor)
+            moved = tombstones.tombstone(current, ctx.now, pointer)
+            if (yield from ops.replace(moved, current.version, ctx.now)):
+                ctx.events.announce(signals.session_rotated, key, "regenerate")
+                return outcome
+            yield from ops.delete(key)  # it holds what lost the race
+            yield from ops.pause(_back_off(attempt))
+            reread = yield from self._reread(ctx, state.key)
+            if reread is None:
+                return CLEAR  # ended meanwhile
+            if tombstones.is_tombstone(reread):
+                return (yield from self.update(save))  # moved by another request: follow it, merge there
+            theirs = serialization.loads(sealing.unseal(ctx.keyring, reread.blob, reread.key))
+            data = merge.merge(base, save.data, theirs, None if save.reads is None else frozenset(save.reads))
+            current, plaintext = reread, serialization.dumps(data)
+        raise SaveConflict(self.settings.save_attempts)
 
     def touch(self, ctx: Context, state: Loaded | None, permanent: bool, written: bool) -> Steps[Outcome]:
         """Unchanged data: slide the expiry with a throttled metadata touch,
