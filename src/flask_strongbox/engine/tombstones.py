@@ -9,11 +9,15 @@ tabs) follow it and go on as before. A tombstone left by a login or by
 pre-login cookie (exactly what session fixation plants) the session it
 became.
 
-Blob layout: ``b""`` (0.1) or ``0x00`` alone, no successor; ``0x00`` and a
+Blob layout: ``b""`` (0.1) or ``0x00`` alone, no successor; ``0x00 0x00``
+and 15 random bytes, no successor (each rotation's tombstone its own, so a
+store client that retried the write can tell it landed); ``0x00`` and a
 sealed envelope of the successor's id, a successor.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from .. import sealing
 from ..keys import Keyring
@@ -43,10 +47,15 @@ def pointer_to(keyring: Keyring, old_key: str, successor_sid: bytes) -> bytes:
     return sealing.seal(keyring, successor_sid, old_key, purpose=_PURPOSE)
 
 
+def nowhere() -> bytes:
+    """A pointer to no successor, unlike any other tombstone's."""
+    return _MARK + secrets.token_bytes(15)
+
+
 def successor(keyring: Keyring, record: Record) -> bytes | None:
     """The successor's id a tombstone points to, or ``None``."""
     sealed = record.blob[1:]
-    if not sealed:
+    if not sealed or sealed[:1] == _MARK:
         return None
     try:
         return sealing.unseal(keyring, sealed, record.key, purpose=_PURPOSE)

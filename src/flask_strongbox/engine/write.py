@@ -9,6 +9,7 @@ meanwhile (logout, revocation, expiry) is never brought back.
 
 from __future__ import annotations
 
+import hmac
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -107,7 +108,7 @@ class Writer:
             user_hash=None if identity is None else ids.identity_key(ctx.keyring.primary, identity),
             sealed_device=self._device(save, key),
         )
-        if not (yield from ops.create(record)):
+        if not (yield from ops.create(record)) and not (yield from self._landed(record, ctx.now)):
             raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
         ctx.events.announce(signals.session_created, key, "new")
         cookie = ids.sign(ctx.keyring, sid)
@@ -154,8 +155,10 @@ class Writer:
             return (yield from self.move(save))
         successor = ids.new_id()
 
+        nowhere = tombstones.nowhere()
+
         def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes) -> Record:
-            return tombstones.tombstone(current, ctx.now, b"")
+            return tombstones.tombstone(current, ctx.now, nowhere)
 
         result = yield from self.swap(save, tombstone, follow=False)
         if isinstance(result, Gone):
@@ -196,7 +199,9 @@ class Writer:
             key, outcome = yield from self.create(save, data, plaintext, current.created, successor)
             pointer = tombstones.pointer_to(ctx.keyring, state.key, successor)
             moved = tombstones.tombstone(current, ctx.now, pointer)
-            if (yield from ops.replace(moved, current.version, ctx.now)):
+            landed = yield from ops.replace(moved, current.version, ctx.now)
+            reread = None if landed else (yield from self._reread(ctx, state.key))
+            if landed or (reread is not None and _same_write(reread, moved)):
                 ctx.events.announce(signals.session_rotated, key, "regenerate")
                 return outcome
             yield from ops.delete(key)  # it holds what lost the race
@@ -241,11 +246,11 @@ class Writer:
             if state.unreadable:
                 yield from ops.delete(state.key)
             return CLEAR
-        ctx = save.ctx
+        ctx, nowhere = save.ctx, tombstones.nowhere()
 
         def ended(current: Record, data: dict[str, Any], plaintext: bytes) -> Record:
             if data.keys() <= MARKERS:
-                return tombstones.tombstone(current, ctx.now, b"")
+                return tombstones.tombstone(current, ctx.now, nowhere)
             return self._rewritten(save, current, data, plaintext)
 
         emptied = replace(save, plaintext=serialization.dumps(save.data))
@@ -287,6 +292,8 @@ class Writer:
                 return Swapped(current, new, data, plaintext, sid)
             yield from ops.pause(_back_off(attempt))
             reread = yield from self._reread(ctx, current.key)
+            if reread is not None and _same_write(reread, new):
+                return Swapped(current, new, data, plaintext, sid)  # it landed: a client retried it
             if reread is not None and tombstones.is_tombstone(reread) and follow:
                 sid, reread = yield from self._successor(ctx, reread)
             if reread is None or tombstones.is_tombstone(reread):
@@ -297,6 +304,15 @@ class Writer:
             data = merge.merge(base, save.data, theirs, reads)
             current, plaintext = reread, serialization.dumps(data)
         raise SaveConflict(self.settings.save_attempts)
+
+    def _landed(self, record: Record, now: float) -> Steps[bool]:
+        """Whether ``record`` is stored already: a store client that retried
+        a write after a timeout (redis-py does) finds its own first attempt."""
+        try:
+            found = yield from ops.get(record.key, now)
+        except UnreadableRecord:
+            return False
+        return found is not None and _same_write(found, record)
 
     def _reread(self, ctx: Context, key: str) -> Steps[Record | None]:
         try:
@@ -363,6 +379,14 @@ class Writer:
 def _cookie(value: str, permanent: bool, expires: float) -> Outcome:
     """Send ``value``; a permanent session's cookie expires with it."""
     return Outcome(cookie=value, expires=expires if permanent else None)
+
+
+def _same_write(stored: Record, written: Record) -> bool:
+    """Whether ``stored`` is ``written`` itself: every seal, and every
+    tombstone, has fresh random bytes, so equal blobs at one version are one
+    write (only a 0.1 tombstone is a lone byte that any rotation writes)."""
+    return (stored.version == written.version and len(written.blob) > 1
+            and hmac.compare_digest(stored.blob, written.blob))
 
 
 def _back_off(attempt: int) -> float:
