@@ -178,10 +178,14 @@ class SimStore:
 
     def call(self, method: str, args: tuple[Any, ...], fault: str | None) -> Any:
         """``self.<method>(*args)`` under ``fault``: ``"drop"`` raises before
-        anything happens, ``"timeout"`` after the call took effect."""
+        anything happens, ``"timeout"`` after the call took effect, and
+        ``"retried"`` makes the call twice (a client such as redis-py that
+        retries after a timeout), answering the second."""
         if fault == "drop":
             raise StoreUnavailable(self.name, "connection dropped (simulated)")
         result = getattr(self, method)(*args)
+        if fault == "retried":  # the answer was lost and the client sent the call again
+            result = getattr(self, method)(*args)
         if fault == "timeout":
             raise StoreUnavailable(self.name, "timed out after the call took effect (simulated)")
         return result

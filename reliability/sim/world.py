@@ -48,6 +48,14 @@ _SECRETS = ("simulated-secret-key-0-" + "x" * 40, "simulated-secret-key-1-" + "y
 KEYRINGS = (Keyring(_SECRETS[0]), Keyring(_SECRETS[1], [_SECRETS[0]]))
 
 
+#: Faults of one store call: their kind, and what the story says.
+_FAULTS = {
+    "drop": ("connection dropped", "connection dropped"),
+    "timeout": ("timed out", "timed out after it took effect"),
+    "retried": ("retried by the client", "took effect, answer lost, sent again by the client"),
+}
+
+
 class _SimPurger(Purger):
     """The engine's purge, run as a task of the world instead of a thread."""
 
@@ -152,22 +160,22 @@ class World:
                 yield delay
             else:
                 yield 0.0
-            if fault in ("drop", "timeout"):
-                what = "connection dropped" if fault == "drop" else "timed out after it took effect"
-                self.fault(event.rid, what.split(" after")[0], f"{op.method}: {what}")
+            if fault in _FAULTS:
+                kind, what = _FAULTS[fault]
+                self.fault(event.rid, kind, f"{op.method}: {what}")
                 event.faults.append(fault)
             try:
                 result = self.store.call(op.method, op.args, None if fault == "slow" else fault)
             except Exception as exc:
                 error = exc
-            if op.method in WRITES and (fault == "timeout" or (error is None and result)):
+            if op.method in WRITES and (fault in ("timeout", "retried") or (error is None and result)):
                 self._applied.add(event.rid)
             self.note(event.rid, f"{op.method} -> {_shown(result, error)}")
 
     def _draw_fault(self) -> str | None:
         if not self.fault_rate or self.rng.random() >= self.fault_rate:
             return None
-        return self.rng.choice(("drop", "timeout", "slow"))
+        return self.rng.choice(("drop", "timeout", "slow", "retried"))
 
     # -- requests ----------------------------------------------------------------
 
