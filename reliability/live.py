@@ -134,8 +134,10 @@ class Run:
         if status == 200:
             event.status, event.got = "ok", got
             event.seen = json.loads(body).get("seen") if event.op not in ("revoke", "revoke_user") else None
-        elif status == 503:
+        elif status == 503 and event.op not in ("revoke", "revoke_user"):
             event.status = "conflict" if outcome == "conflict" else "unknown"
+        elif status == 503:
+            event.status = "unknown"  # the operator's deletions may have begun
         else:
             event.status = "unknown"
             self.errors.append(f"request {event.rid} ({event.describe()}) answered {status}")
