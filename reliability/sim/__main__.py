@@ -82,6 +82,16 @@ def simulate(model: str, seeds: range, requests: int = 10) -> Stats:
     """Run ``seeds`` on ``model``; print each failing seed's shrunk story."""
     stats = Stats(model)
     started = time.perf_counter()
+    try:
+        _runs(stats, seeds, requests)
+    except KeyboardInterrupt:  # stopped early (Ctrl-C, SIGINT): report the runs done
+        print(f"  {model}: interrupted after {stats.runs} runs", file=sys.stderr, flush=True)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _runs(stats: Stats, seeds: range, requests: int) -> None:
+    model = stats.model
     for done, seed in enumerate(seeds, 1):
         run = run_seed(seed, model, requests)
         stats.kinds.update(run.faults)
@@ -93,11 +103,9 @@ def simulate(model: str, seeds: range, requests: int = 10) -> Stats:
         if not run.ok:
             stats.failing.append(seed)
             _failed(run)
-        if done % 10_000 == 0:
+        if done % 5_000 == 0:
             print(f"  {model}: {done} runs, {stats.violations} violations so far",
                   file=sys.stderr, flush=True)
-    stats.seconds = time.perf_counter() - started
-    return stats
 
 
 def _failed(run: Run) -> None:
