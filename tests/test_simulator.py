@@ -32,14 +32,12 @@ REGRESSIONS = [
     # A request that emptied the session (showed the last flash message) deleted the record
     # blindly, over a change another request had saved since it loaded: a flash, a setting, an
     # increment answered 200 and lost.
-    ("memory", 30, "blind delete"), ("memory", 469, "blind delete"), ("memory", 877, "blind delete"),
-    ("sqlite", 2090, "login not kept"),
-    # A store client that retried a write after a timeout (redis-py does) made the engine see
-    # its own first attempt as someone else's: a 500 ("the CSPRNG is broken") for a create, a
-    # conflict or a lost change for a compare-and-swap.
-    ("memory", 41, "retried create"),
+    ("memory", 30, "blind delete"), ("memory", 140, "blind delete"), ("memory", 469, "blind delete"),
+    ("memory", 877, "blind delete"), ("sqlite", 2090, "login not kept"),
+    # A write under a fallback key tombstoned the old record before its successor existed: a
+    # store that timed out in between lost the whole session.
+    ("postgres", 276, "tombstone before its successor"), ("postgres", 309, "increment lost"),
 ]
-
 
 @pytest.mark.parametrize("model", MODELS)
 def test_seeded_runs_keep_every_invariant(model: str) -> None:
@@ -272,3 +270,21 @@ def test_a_move_to_the_current_key_never_leaves_a_tombstone_pointing_nowhere() -
     with pytest.raises(StoreUnavailable):
         engine.save(after, moving)
     assert _open(engine, after, cookie).get("cart") == {"a": 1}
+
+
+class _RetryingClient(MemoryStore):
+    """Sends every create twice, as a client that lost the first answer."""
+
+    def create(self, record: Record) -> bool:
+        super().create(record)
+        return super().create(record)
+
+
+def test_a_create_that_the_store_client_retried_is_not_a_collision() -> None:
+    store = _RetryingClient()
+    engine = Engine(Settings(store=store, clock=lambda: 1000.0), store)
+    _, ctx, _ = _engine()
+    first = LazySession()
+    first["lang"] = "de"
+    cookie = engine.save(ctx, first).cookie
+    assert dict(_open(engine, ctx, cookie)) == {"lang": "de"}

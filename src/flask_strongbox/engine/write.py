@@ -108,7 +108,7 @@ class Writer:
             user_hash=None if identity is None else ids.identity_key(ctx.keyring.primary, identity),
             sealed_device=self._device(save, key),
         )
-        if not (yield from ops.create(record)) and not (yield from self._landed(record, ctx.now)):
+        if not (yield from ops.create(record)) and (yield from self._collided(record, ctx.now)):
             raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
         ctx.events.announce(signals.session_created, key, "new")
         cookie = ids.sign(ctx.keyring, sid)
@@ -305,14 +305,16 @@ class Writer:
             current, plaintext = reread, serialization.dumps(data)
         raise SaveConflict(self.settings.save_attempts)
 
-    def _landed(self, record: Record, now: float) -> Steps[bool]:
-        """Whether ``record`` is stored already: a store client that retried
-        a write after a timeout (redis-py does) finds its own first attempt."""
+    def _collided(self, record: Record, now: float) -> Steps[bool]:
+        """Whether a create refused because its key exists found another
+        record there. A store client that retried the create after a timeout
+        (redis-py does) finds its own first attempt instead, or nothing if it
+        ended since."""
         try:
             found = yield from ops.get(record.key, now)
         except UnreadableRecord:
-            return False
-        return found is not None and _same_write(found, record)
+            return True
+        return found is not None and not _same_write(found, record)
 
     def _reread(self, ctx: Context, key: str) -> Steps[Record | None]:
         try:
