@@ -135,8 +135,12 @@ class Clock:
         self.path.write_text("0")
 
     def move(self, seconds: float) -> None:
+        # Written aside and renamed: a worker reading a half-written file
+        # would see the clock jump back.
         self.offset += seconds
-        self.path.write_text(repr(self.offset))
+        aside = self.path.with_suffix(".new")
+        aside.write_text(repr(self.offset))
+        os.replace(aside, self.path)
 
 
 @contextmanager
