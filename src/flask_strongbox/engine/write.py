@@ -153,9 +153,7 @@ class Writer:
         login = save.identity != state.identity
         if not login and not save.regenerate:
             return (yield from self.move(save))
-        successor = ids.new_id()
-
-        nowhere = tombstones.nowhere()
+        successor, nowhere = ids.new_id(), tombstones.nowhere()
 
         def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes) -> Record:
             return tombstones.tombstone(current, ctx.now, nowhere)
