@@ -37,6 +37,9 @@ REGRESSIONS = [
     # A write under a fallback key tombstoned the old record before its successor existed: a
     # store that timed out in between lost the whole session.
     ("postgres", 276, "tombstone before its successor"), ("postgres", 309, "increment lost"),
+    # A move by a request that had run longer than a tombstone lives (a clock jump while it
+    # waited) wrote its tombstone already expired: with its answer lost, the session was too.
+    ("redis", 97055, "tombstone dead on arrival"),
 ]
 
 @pytest.mark.parametrize("model", MODELS)

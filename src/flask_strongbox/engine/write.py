@@ -156,7 +156,7 @@ class Writer:
         successor, nowhere = ids.new_id(), tombstones.nowhere()
 
         def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes) -> Record:
-            return tombstones.tombstone(current, ctx.now, nowhere)
+            return tombstones.tombstone(current, self._late(ctx), nowhere)
 
         result = yield from self.swap(save, tombstone, follow=False)
         if isinstance(result, Gone):
@@ -196,7 +196,7 @@ class Writer:
             successor = ids.new_id()
             key, outcome = yield from self.create(save, data, plaintext, current.created, successor)
             pointer = tombstones.pointer_to(ctx.keyring, state.key, successor)
-            moved = tombstones.tombstone(current, ctx.now, pointer)
+            moved = tombstones.tombstone(current, self._late(ctx), pointer)
             landed = yield from ops.replace(moved, current.version, ctx.now)
             reread = None if landed else (yield from self._reread(ctx, state.key))
             if landed or (reread is not None and _same_write(reread, moved)):
@@ -248,7 +248,7 @@ class Writer:
 
         def ended(current: Record, data: dict[str, Any], plaintext: bytes) -> Record:
             if data.keys() <= MARKERS:
-                return tombstones.tombstone(current, ctx.now, nowhere)
+                return tombstones.tombstone(current, self._late(ctx), nowhere)
             return self._rewritten(save, current, data, plaintext)
 
         emptied = replace(save, plaintext=serialization.dumps(save.data))
@@ -302,6 +302,12 @@ class Writer:
             data = merge.merge(base, save.data, theirs, reads)
             current, plaintext = reread, serialization.dumps(data)
         raise SaveConflict(self.settings.save_attempts)
+
+    def _late(self, ctx: Context) -> float:
+        """The time a tombstone is written at: now, not the request's start,
+        which may be longer ago than a tombstone lives (a slow store, a
+        paused machine), leaving one that is dead on arrival."""
+        return max(ctx.now, self.settings.clock())
 
     def _collided(self, record: Record, now: float) -> Steps[bool]:
         """Whether a create refused because its key exists found another
