@@ -45,7 +45,7 @@ def simulator_table(folder: Path) -> str:
     for model in MODELS:
         found = _load(folder / f"sim-{model}.json")
         if not found:
-            rows.append(f"| {model} | not run | | | | | | |")
+            rows.append(_partial(folder, model))
             continue
         stats = found[0]
         rows.append(f"| {model} | {stats['runs']:,} | {stats['rate']:.0f} | {stats['requests']:,} | "
@@ -54,6 +54,17 @@ def simulator_table(folder: Path) -> str:
         mix = ", ".join(f"{kind} {count:,}" for kind, count in sorted(stats["kinds"].items()))
         mixes.append(f"- {model}: {mix}")
     return "\n".join(rows) + "\n\nFault mix (store calls and world events, by kind):\n\n" + "\n".join(mixes)
+
+
+def _partial(folder: Path, model: str) -> str:
+    """A model's row from the progress lines of a run stopped before its end."""
+    log = folder / f"sim-{model}.txt"
+    lines = [line.split() for line in (log.read_text().splitlines() if log.exists() else ())
+             if line.strip().startswith(f"{model}:") and "so far" in line]
+    if not lines:
+        return f"| {model} | not run | | | | | | |"
+    runs, violations = int(lines[-1][1]), int(lines[-1][3])
+    return f"| {model} | {runs:,} (stopped early) | | | | | | **{violations}** |"
 
 
 def live_table(folder: Path) -> str:
