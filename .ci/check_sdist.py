@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tarfile
 
-SHIPPED_TREES = ("src/", "tests/", "docs/")
+SHIPPED_TREES = ("src/", "tests/", "docs/", "reliability/")
 SHIPPED_FILES = ("CHANGES.md", "LICENSE", "MANIFEST.in", "README.md", "SECURITY.md", "pyproject.toml")
 GENERATED = ("PKG-INFO", "setup.cfg")
 

@@ -11,11 +11,15 @@ left by a login or by ``regenerate()`` points nowhere: following it would
 hand whoever holds the pre-login cookie (exactly what session fixation
 plants) the session it became.
 
-Blob layout: ``b""`` (0.1) or ``0x00`` alone, no successor; ``0x00`` and a
+Blob layout: ``b""`` (0.1) or ``0x00`` alone, no successor; ``0x00 0x00``
+and 15 random bytes, no successor (each rotation's tombstone its own, so a
+store client that retried the write can tell it landed); ``0x00`` and a
 sealed envelope of the successor's id, a successor.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from .. import sealing
 from ..keys import Keyring, KeySet
@@ -48,11 +52,16 @@ def pointer_to(keyring: Keyring, old: sealing.Binding, keyset: KeySet, successor
     return sealing.seal_record(keyring, successor_sid, old, purpose=_PURPOSE, keyset=keyset)
 
 
+def nowhere() -> bytes:
+    """A pointer to no successor, unlike any other tombstone's."""
+    return _MARK + secrets.token_bytes(15)
+
+
 def successor(keyring: Keyring, record: Record, sid: bytes) -> bytes | None:
     """The successor's id the tombstone ``record`` of ``sid`` points to, or
     ``None``."""
     sealed = record.blob[1:]
-    if not sealed or sealed[0] != sealing.VERSION:
+    if not sealed or sealed[:1] == _MARK or sealed[0] != sealing.VERSION:
         return None
     binding = sealing.Binding(sid, record.key, record.created, record.user_hash)
     try:

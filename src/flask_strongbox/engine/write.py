@@ -9,6 +9,7 @@ meanwhile (logout, revocation, expiry) is never brought back.
 
 from __future__ import annotations
 
+import hmac
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ from ..settings import Settings
 from ..stores.base import Record
 from . import merge, ops, tombstones
 from .activity import ActivityLog
-from .context import CLEAR, NOTHING, Context, Outcome, Save
+from .context import CLEAR, MARKERS, NOTHING, Context, Outcome, Save
 from .decide import Action
 from .ops import Call, Steps
 from .purge import Purger
@@ -107,7 +108,7 @@ class Writer:
             version=1, created=created, last_seen=ctx.now, expires=expires, absolute_expires=absolute,
             user_hash=user_hash, sealed_device=self._device(save, key),
         )
-        if not (yield from ops.create(record)):
+        if not (yield from ops.create(record)) and (yield from self._collided(record, ctx.now)):
             raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
         ctx.events.announce(signals.session_created, key, "new")
         cookie = ids.sign(ctx.keyring, sid)
@@ -119,22 +120,34 @@ class Writer:
     def update(self, save: Save) -> Steps[Outcome]:
         """Compare-and-swap the record with this request's data."""
         assert save.state is not None
-        ctx, state = save.ctx, save.state
 
         def build(current: Record, data: dict[str, Any], plaintext: bytes, sid: bytes) -> Record:
-            absolute = ctx.lifetimes.absolute_of(current)
-            expires = min(ctx.now + ctx.lifetimes.ttl(bool(data.get("_permanent"))), absolute)
-            binding = sealing.Binding(sid, current.key, current.created, current.user_hash)
-            return Record(current.key, self.seal(save, plaintext, binding), current.version + 1,
-                          current.created, ctx.now, expires, absolute, current.user_hash,
-                          current.sealed_device)
+            return self._rewritten(save, current, data, self._sealed_for(save, current, plaintext, sid))
 
         result = yield from self.swap(save, build, follow=True)
         if isinstance(result, Gone):
             return CLEAR  # ended meanwhile (logout, revocation, expiry): never resurrect
-        self.activity.seen(state.marker, ctx.now)
+        return self._kept(save, result)
+
+    def _rewritten(self, save: Save, current: Record, data: dict[str, Any], blob: bytes) -> Record:
+        """``current`` holding ``data``, sealed as ``blob``, now; its expiry slid."""
+        ctx = save.ctx
+        absolute = ctx.lifetimes.absolute_of(current)
+        expires = min(ctx.now + ctx.lifetimes.ttl(bool(data.get("_permanent"))), absolute)
+        return Record(current.key, blob, current.version + 1, current.created, ctx.now, expires,
+                      absolute, current.user_hash, current.sealed_device)
+
+    def _sealed_for(self, save: Save, current: Record, plaintext: bytes, sid: bytes) -> bytes:
+        """``plaintext`` sealed for the record ``current`` of session ``sid``."""
+        binding = sealing.Binding(sid, current.key, current.created, current.user_hash)
+        return self.seal(save, plaintext, binding)
+
+    def _kept(self, save: Save, result: Swapped) -> Outcome:
+        """The cookie of a session saved by a compare-and-swap."""
+        assert save.state is not None
+        self.activity.seen(save.state.marker, save.ctx.now)
         permanent = bool(result.data.get("_permanent"))
-        return _cookie(ids.sign(ctx.keyring, result.sid), permanent, result.new.expires)
+        return _cookie(ids.sign(save.ctx.keyring, result.sid), permanent, result.new.expires)
 
     def rotate(self, save: Save) -> Steps[Outcome]:
         """New id, same data; the old record becomes a short-lived tombstone
@@ -142,22 +155,21 @@ class Writer:
         ctx, state = save.ctx, save.state
         assert state is not None and state.record is not None
         login = save.identity != state.identity
-        successor = ids.new_id()
-        # Only a move to the current key keeps identity and privileges: its
-        # tombstone may lead the old cookie's other tabs on (see tombstones).
-        moved = not login and not save.regenerate
-        old = sealing.Binding(state.sid, state.key, state.record.created)  # the tombstone's
-        pointer = tombstones.pointer_to(ctx.keyring, old, state.keyset, successor) if moved else b""
+        if not login and not save.regenerate:
+            return (yield from self.move(save))
+        successor, nowhere = ids.new_id(), tombstones.nowhere()
 
         def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes, _sid: bytes) -> Record:
-            return tombstones.tombstone(current, ctx.now, pointer)
+            return tombstones.tombstone(current, self._late(ctx), nowhere)
 
         result = yield from self.swap(save, tombstone, follow=False)
         if isinstance(result, Gone):
-            if login or result.found is not None:  # ended or rotated meanwhile: this one stands alone
-                assert save.plaintext is not None
-                return (yield from self.create(save, save.data, save.plaintext, created=ctx.now))[1]
-            return CLEAR
+            # Ended or rotated meanwhile: this one stands alone, holding only what
+            # this request changed (what it loaded moved on, or was ended).
+            data = self._own_changes(save)
+            if data.keys() <= MARKERS:
+                return NOTHING if result.found is not None else CLEAR
+            return (yield from self.create(save, data, serialization.dumps(data), created=ctx.now))[1]
         created = ctx.now if login else result.old.created
         try:
             key, outcome = yield from self.create(save, result.data, result.plaintext, created, successor)
@@ -166,6 +178,47 @@ class Writer:
             raise
         ctx.events.announce(signals.session_rotated, key, "login" if login else "regenerate")
         return outcome
+
+    def move(self, save: Save) -> Steps[Outcome]:
+        """The same session under the current key (it was read under a
+        fallback key and changed). Only such a move keeps identity and every
+        privilege, so its tombstone points to the successor and leads the old
+        cookie's other tabs on (see tombstones).
+
+        The successor is written first, then the old record swapped for the
+        tombstone: the old id always leads to the session, even when the
+        store fails between the two writes or another tab follows it at once.
+        On a lost race the successor is dropped and the move starts again
+        from the newer record, with this request's changes merged onto it.
+        """
+        assert save.state is not None and save.state.record is not None and save.plaintext is not None
+        ctx, state = save.ctx, save.state
+        current = save.state.record
+        data, plaintext = save.data, save.plaintext
+        base = serialization.loads(state.plaintext or b"{}")
+        for attempt in range(self.settings.save_attempts):
+            successor = ids.new_id()
+            key, outcome = yield from self.create(save, data, plaintext, current.created, successor)
+            old = sealing.Binding(state.sid, state.key, current.created)  # the tombstone's
+            pointer = tombstones.pointer_to(ctx.keyring, old, state.keyset, successor)
+            moved = tombstones.tombstone(current, self._late(ctx), pointer)
+            landed = yield from ops.replace(moved, current.version, ctx.now)
+            reread = None if landed else (yield from self._reread(ctx, state.key))
+            if landed or (reread is not None and _same_write(reread, moved)):
+                ctx.events.announce(signals.session_rotated, key, "regenerate")
+                return outcome
+            yield from ops.delete(key)  # it holds what lost the race
+            yield from ops.pause(_back_off(attempt))
+            reread = yield from self._reread(ctx, state.key)
+            if reread is None:
+                return CLEAR  # ended meanwhile
+            if tombstones.is_tombstone(reread):
+                return (yield from self.update(save))  # moved by another request: follow it, merge there
+            binding = sealing.Binding(state.sid, reread.key, reread.created, reread.user_hash)
+            theirs = serialization.loads(sealing.open_record(ctx.keyring, reread.blob, binding))
+            data = merge.merge(base, save.data, theirs, None if save.reads is None else frozenset(save.reads))
+            current, plaintext = reread, serialization.dumps(data)
+        raise SaveConflict(self.settings.save_attempts)
 
     def touch(self, ctx: Context, state: Loaded | None, permanent: bool, written: bool) -> Steps[Outcome]:
         """Unchanged data: slide the expiry with a throttled metadata touch,
@@ -184,14 +237,42 @@ class Writer:
         return NOTHING
 
     def delete(self, save: Save) -> Steps[Outcome]:
-        """The session is empty: delete its record, or the unreadable one."""
+        """The session is empty: end its record, or delete the unreadable one.
+
+        Ending is a compare-and-swap (to a tombstone, then deleted): a change
+        another request saved since this one loaded is merged first, and if
+        any of it is left the session is kept with it. A request empties the
+        session it saw, never changes it did not see.
+        """
         state = save.state
         assert state is not None
-        if state.record is not None or state.unreadable:
-            yield from ops.delete(state.key)
-        if state.record is not None:
-            save.ctx.events.announce(signals.session_destroyed, state.key, "emptied")
+        if state.record is None:
+            if state.unreadable:
+                yield from ops.delete(state.key)
+            return CLEAR
+        ctx, nowhere = save.ctx, tombstones.nowhere()
+
+        def ended(current: Record, data: dict[str, Any], plaintext: bytes, sid: bytes) -> Record:
+            if data.keys() <= MARKERS:
+                return tombstones.tombstone(current, self._late(ctx), nowhere)
+            return self._rewritten(save, current, data, self._sealed_for(save, current, plaintext, sid))
+
+        emptied = replace(save, plaintext=serialization.dumps(save.data))
+        result = yield from self.swap(emptied, ended, follow=False)
+        if isinstance(result, Gone):
+            return CLEAR  # ended meanwhile
+        if not tombstones.is_tombstone(result.new):
+            return self._kept(save, result)  # another request's change is left in it
+        yield from ops.delete(state.key)
+        ctx.events.announce(signals.session_destroyed, state.key, "emptied")
         return CLEAR
+
+    def _own_changes(self, save: Save) -> dict[str, Any]:
+        """What this request changed in the session it loaded, on its own
+        (merged onto an empty session)."""
+        assert save.state is not None
+        base = serialization.loads(save.state.plaintext or b"{}")
+        return merge.merge(base, save.data, {}, None if save.reads is None else frozenset(save.reads))
 
     # -- the one compare-and-swap loop -------------------------------------------
 
@@ -215,6 +296,8 @@ class Writer:
                 return Swapped(current, new, data, plaintext, sid)
             yield from ops.pause(_back_off(attempt))
             reread = yield from self._reread(ctx, current.key)
+            if reread is not None and _same_write(reread, new):
+                return Swapped(current, new, data, plaintext, sid)  # it landed: a client retried it
             if reread is not None and tombstones.is_tombstone(reread) and follow:
                 sid, reread = yield from self._successor(ctx, reread, sid)
             if reread is None or tombstones.is_tombstone(reread):
@@ -226,6 +309,23 @@ class Writer:
             data = merge.merge(base, save.data, theirs, reads)
             current, plaintext = reread, serialization.dumps(data)
         raise SaveConflict(self.settings.save_attempts)
+
+    def _late(self, ctx: Context) -> float:
+        """The time a tombstone is written at: now, not the request's start,
+        which may be longer ago than a tombstone lives (a slow store, a
+        paused machine), leaving one that is dead on arrival."""
+        return max(ctx.now, self.settings.clock())
+
+    def _collided(self, record: Record, now: float) -> Steps[bool]:
+        """Whether a create refused because its key exists found another
+        record there. A store client that retried the create after a timeout
+        (redis-py does) finds its own first attempt instead, or nothing if it
+        ended since."""
+        try:
+            found = yield from ops.get(record.key, now)
+        except UnreadableRecord:
+            return True
+        return found is not None and not _same_write(found, record)
 
     def _reread(self, ctx: Context, key: str) -> Steps[Record | None]:
         try:
@@ -292,6 +392,14 @@ class Writer:
 def _cookie(value: str, permanent: bool, expires: float) -> Outcome:
     """Send ``value``; a permanent session's cookie expires with it."""
     return Outcome(cookie=value, expires=expires if permanent else None)
+
+
+def _same_write(stored: Record, written: Record) -> bool:
+    """Whether ``stored`` is ``written`` itself: every seal, and every
+    tombstone, has fresh random bytes, so equal blobs at one version are one
+    write (only a 0.1 tombstone is a lone byte that any rotation writes)."""
+    return (stored.version == written.version and len(written.blob) > 1
+            and hmac.compare_digest(stored.blob, written.blob))
 
 
 def _back_off(attempt: int) -> float:

@@ -64,12 +64,16 @@ def _redis_py() -> ModuleType:
 
 
 def _retry() -> Any:
-    """Three quick attempts: redis-py's default of eleven, each waiting up to
-    ``socket_timeout``, would hold a request for half a minute before its 503."""
-    from redis.backoff import ExponentialWithJitterBackoff
+    """No retries. A command that timed out may still run on the server (a
+    stalled one resumes), and a compare-and-swap sent again after its first
+    attempt landed sees that attempt as another request's change: merged
+    twice, a flash comes back. The engine treats a failed call as a 503 the
+    browser retries instead; redis-py's default of eleven attempts would
+    also hold a request for half a minute."""
+    from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    return Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.01), retries=2)
+    return Retry(NoBackoff(), retries=0)
 
 
 def _host_port(text: str, scheme: str) -> tuple[str, int]:
