@@ -16,7 +16,7 @@ from .audit import logger
 from .engine import Engine, Events
 from .errors import ConfigurationError, StoreUnavailable
 from .health import Health, check
-from .interface import StrongboxSessionInterface, strongbox_of
+from .interface import EXCLUSIVE_VIEW, StrongboxSessionInterface, strongbox_of
 from .keys import Keyring
 from .session import StrongboxSession
 from .settings import Settings
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 DEFAULT_FILE = "strongbox-sessions.sqlite3"
-_EXCLUSIVE = "_strongbox_exclusive"
 F = TypeVar("F", bound=Callable[..., Any])
 _ANY_USER: Any = object()
 
@@ -86,7 +85,6 @@ class Strongbox:
         interface = StrongboxSessionInterface(Engine(settings, store))
         app.session_interface = interface
         app.extensions["strongbox"] = interface
-        app.before_request(_exclusive_views)
         app.teardown_request(_release_leases)
         from .cli import sessions_command
 
@@ -142,7 +140,7 @@ class Strongbox:
         .. versionadded:: 0.2
         """
         if view is not None:
-            setattr(view, _EXCLUSIVE, True)
+            setattr(view, EXCLUSIVE_VIEW, True)  # the first load of its session checks it
             return view
         session = request_ctx.session
         if isinstance(session, StrongboxSession):
@@ -186,17 +184,6 @@ class Strongbox:
         for handle in removed:
             events.announce(signals.session_revoked, handle, "revoked with all of user")
         return len(removed)
-
-
-def _exclusive_views() -> None:
-    """Mark the request exclusive before anything loads its session, if its
-    view was decorated with ``@strongbox.exclusive``."""
-    view = current_app.view_functions.get(request_ctx.request.endpoint or "")
-    if view is not None and getattr(view, _EXCLUSIVE, False):
-        session = request_ctx.session
-        if isinstance(session, StrongboxSession):
-            app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-            strongbox_of(app).make_exclusive(app, session)
 
 
 def _release_leases(_error: BaseException | None) -> None:

@@ -25,6 +25,9 @@ from .session import RefusedSession, StrongboxSession
 from .settings import Settings
 from .stores.base import Store
 
+#: Set on a view function by ``@strongbox.exclusive``.
+EXCLUSIVE_VIEW = "_strongbox_exclusive"
+
 
 class StrongboxSessionInterface(SessionInterface):
     """Server-side sessions. Installed by :class:`~flask_strongbox.Strongbox`,
@@ -124,7 +127,8 @@ class StrongboxSessionInterface(SessionInterface):
             return RefusedSession(exc)
         if keyring is None:
             return None  # Flask's NullSession then explains that SECRET_KEY is missing
-        cookie, refused = self.engine.open(keyring, request.cookies.getlist(self.get_cookie_name(app)))
+        sent = cookies.session_cookies(request, self.get_cookie_name(app))
+        cookie, refused = self.engine.open(keyring, sent)
         if refused is not None:
             self.events(app, keyring).reject(refused, self.engine.clock())
         if cookie is None:
@@ -135,7 +139,8 @@ class StrongboxSessionInterface(SessionInterface):
     def _load(
         self, app: Flask, keyring: Keyring, cookie: Verified, session: StrongboxSession,
     ) -> tuple[dict[str, Any], Loaded]:
-        session.context = self.context(app, keyring, session.exclusive)  # the save reuses it
+        exclusive = session.exclusive or _exclusive_view(app)
+        session.context = self.context(app, keyring, exclusive)  # the save reuses it
         return self.engine.load(session.context, cookie)
 
     def make_exclusive(self, app: Flask, session: StrongboxSession) -> None:
@@ -182,6 +187,17 @@ class StrongboxSessionInterface(SessionInterface):
             session.failed = True  # Flask calls save again for its error page: don't
             raise
         cookies.apply(self, app, response, outcome)
+
+
+def _exclusive_view(app: Flask) -> bool:
+    """Whether the request's view is ``@strongbox.exclusive``: checked when
+    its session first loads (from a ``before_request`` function or the view),
+    which is the first moment it matters, rather than by a hook on every
+    request."""
+    if not has_request_context():
+        return False
+    view = app.view_functions.get(request.endpoint or "")
+    return view is not None and bool(getattr(view, EXCLUSIVE_VIEW, False))
 
 
 def strongbox_of(app: Flask) -> StrongboxSessionInterface:
