@@ -133,14 +133,21 @@ class StrongboxSessionInterface(SessionInterface):
             self.events(app, keyring).reject(refused, self.engine.clock())
         if cookie is None:
             return StrongboxSession()
-        session = StrongboxSession(lambda: self._load(app, keyring, cookie, session), cookie.marker)
+
+        def load() -> tuple[dict[str, Any], Loaded]:
+            # ``@strongbox.exclusive`` is checked as the session first loads
+            # (from a before_request function or the view): the first moment
+            # it matters, rather than by a hook on every request.
+            session.exclusive = session.exclusive or _exclusive_view(app, request)
+            return self._load(app, keyring, cookie, session)
+
+        session = StrongboxSession(load, cookie.marker)
         return session
 
     def _load(
         self, app: Flask, keyring: Keyring, cookie: Verified, session: StrongboxSession,
     ) -> tuple[dict[str, Any], Loaded]:
-        exclusive = session.exclusive or _exclusive_view(app)
-        session.context = self.context(app, keyring, exclusive)  # the save reuses it
+        session.context = self.context(app, keyring, session.exclusive)  # the save reuses it
         return self.engine.load(session.context, cookie)
 
     def make_exclusive(self, app: Flask, session: StrongboxSession) -> None:
@@ -189,13 +196,8 @@ class StrongboxSessionInterface(SessionInterface):
         cookies.apply(self, app, response, outcome)
 
 
-def _exclusive_view(app: Flask) -> bool:
-    """Whether the request's view is ``@strongbox.exclusive``: checked when
-    its session first loads (from a ``before_request`` function or the view),
-    which is the first moment it matters, rather than by a hook on every
-    request."""
-    if not has_request_context():
-        return False
+def _exclusive_view(app: Flask, request: Request) -> bool:
+    """Whether the request's view is ``@strongbox.exclusive``."""
     view = app.view_functions.get(request.endpoint or "")
     return view is not None and bool(getattr(view, EXCLUSIVE_VIEW, False))
 
