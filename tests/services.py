@@ -189,9 +189,11 @@ def redis_url() -> str:
     return _redis_url
 
 
-def redis_store() -> Iterator[Store]:
-    """A :class:`RedisStore` with a prefix of its own; its keys are deleted after."""
-    store = RedisStore.from_url(redis_url(), prefix=f"strongbox-test:{secrets.token_hex(6)}:")
+def redis_store(cache: int = 0) -> Iterator[Store]:
+    """A :class:`RedisStore` with a prefix of its own; its keys are deleted
+    after. With ``cache``, it keeps that many records in memory, invalidated
+    by the server (``STRONGBOX_REDIS_CACHE``)."""
+    store = RedisStore.from_url(redis_url(), prefix=f"strongbox-test:{secrets.token_hex(6)}:", cache=cache)
     yield store
     client = redis.Redis.from_url(redis_url())
     for key in client.scan_iter(match=f"{store.prefix}*", count=500):
@@ -419,7 +421,9 @@ def _answers(port: int, path: str) -> bool:
         return False
 
 
-STORES = ["memory", "sqlite", "redis", "postgres"]
+#: "redis-cached": Redis with its client-side cache on, so every suite that
+#: runs per store checks that the cache changes nothing a user can see.
+STORES = ["memory", "sqlite", "redis", "redis-cached", "postgres"]
 
 
 def make_store(name: str, tmp_path: Path) -> Iterator[Store]:
@@ -431,5 +435,7 @@ def make_store(name: str, tmp_path: Path) -> Iterator[Store]:
         store.close()
     elif name == "redis":
         yield from redis_store()
+    elif name == "redis-cached":
+        yield from redis_store(cache=1000)
     else:
         yield from postgres_store()

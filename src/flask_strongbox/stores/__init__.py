@@ -37,7 +37,7 @@ class Scheme(NamedTuple):
     options: tuple[str, ...]
 
 
-_REDIS = Scheme("redis", "RedisStore", "redis", ("prefix", "timeout"))
+_REDIS = Scheme("redis", "RedisStore", "redis", ("prefix", "timeout", "cache"))
 _POSTGRES = Scheme("postgres", "PostgresStore", "postgres", ("table", "timeout"))
 SCHEMES: dict[str, Scheme] = {
     "memory": Scheme("memory", "MemoryStore", None, ()),
@@ -57,8 +57,9 @@ def is_network_url(url: str) -> bool:
 def store_from_url(url: str, available: Mapping[str, Any]) -> Store:
     """Build the store a ``STRONGBOX_STORE`` URL names, with the options of
     ``available`` it takes: ``table`` (``STRONGBOX_TABLE``), ``prefix``
-    (``STRONGBOX_KEY_PREFIX``), ``timeout`` (``STRONGBOX_STORE_TIMEOUT``) and
-    ``base_dir`` (the instance folder, for a relative SQLite path).
+    (``STRONGBOX_KEY_PREFIX``), ``timeout`` (``STRONGBOX_STORE_TIMEOUT``),
+    ``cache`` (``STRONGBOX_REDIS_CACHE``) and ``base_dir`` (the instance
+    folder, for a relative SQLite path).
 
     :raises ConfigurationError: naming the setting, for a URL no store takes
         or a store whose extra is not installed.

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from ..errors import UnreadableRecord
 from .base import Record, StoreStats, check_lease
+from .redis_cache import PLAIN, UNSUPPORTED, TrackedReads, tracking_connection
 from .redis_client import Server, wrong_type
 from .redis_records import decode, encode, num, number, text, ttl_ms
 from .redis_urls import Client, LazyClient, client_factory, redact
@@ -42,21 +43,36 @@ class RedisStore:
     :param client: a redis-py ``Redis`` or ``RedisCluster`` client, or the
         valkey-py equivalent, made with ``decode_responses=False``.
     :param prefix: put before every key, so several apps can share a server.
+    :param cache: keep up to this many records in memory, invalidated by the
+        server (RESP3 client-side caching, :mod:`~flask_strongbox.stores.redis_cache`):
+        a read of a session this process has seen costs no round trip. ``0``
+        (the default): every read asks the server. One Redis (6 or later) or
+        Valkey server only, not Cluster or Sentinel.
+    :raises ValueError: a cache asked of a Cluster or Sentinel client.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        The ``cache`` parameter.
     """
 
     name = "redis"
     #: Redis expires records by TTL, so requests never need to purge.
     expires_records_itself = True
 
-    def __init__(self, client: Client | LazyClient, *, prefix: str = "strongbox:") -> None:
+    def __init__(self, client: Client | LazyClient, *, prefix: str = "strongbox:", cache: int = 0) -> None:
         self._server = Server(client)
         self._guard, self._run = self._server.guard, self._server.run
         self.prefix = prefix
+        self._tracked: TrackedReads | None = None
+        if cache:
+            if not isinstance(client, LazyClient):
+                tracking_connection(client)  # a Cluster or Sentinel client fails here, not at first use
+            self._tracked = TrackedReads(self._tracking_connection, decode, cache, self._server.where)
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0) -> RedisStore:
+    def from_url(
+        cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0, cache: int = 0,
+    ) -> RedisStore:
         """Make a store from a URL. Nothing connects until the first use, so a
         server that is down gives :class:`StoreUnavailable` then, not here.
 
@@ -69,10 +85,14 @@ class RedisStore:
         :param url: where the server is.
         :param prefix: put before every key.
         :param timeout: seconds to wait for a connection or an answer.
+        :param cache: records kept in memory (see the class); not with
+            ``redis+sentinel://`` or ``redis+cluster://``.
         :raises ValueError: if the URL's scheme is not one of these.
         """
+        if cache and "+" in url.partition("://")[0]:
+            raise ValueError(UNSUPPORTED)
         build, secrets = client_factory(url, timeout)
-        return cls(LazyClient(build, redact(url), secrets), prefix=prefix)
+        return cls(LazyClient(build, redact(url), secrets), prefix=prefix, cache=cache)
 
     def __repr__(self) -> str:
         return f"<RedisStore {self._server.where} prefix={self.prefix!r}>"
@@ -81,6 +101,15 @@ class RedisStore:
         """Nothing to create: check that the server answers."""
         with self._guard() as client:
             client.ping()
+
+    def _tracking_connection(self) -> Any:
+        with self._guard() as client:
+            return tracking_connection(client)()
+
+    def _wrote(self, name: str) -> None:
+        """This process changed (or failed to swap) the record ``name``."""
+        if self._tracked is not None:
+            self._tracked.forget(name)
 
     def _record_key(self, key: str) -> str:
         return f"{self.prefix}s:{key}"
@@ -105,14 +134,17 @@ class RedisStore:
     # -- the store protocol --------------------------------------------------
 
     def get(self, key: str, now: float) -> Record | None:
+        name = self._record_key(key)
         try:
-            with self._guard() as client:
-                fields = client.hgetall(self._record_key(key))
+            record = PLAIN if self._tracked is None else self._tracked.read(name, key)
+            if record is PLAIN:
+                with self._guard() as client:
+                    fields = client.hgetall(name)
+                record = decode(key, fields) if fields else None
         except Exception as exc:
             if wrong_type(exc):
                 raise UnreadableRecord(key, "the key holds another type than a hash") from None
             raise
-        record = decode(key, fields) if fields else None
         return record if record is not None and record.is_live(now) else None
 
     def create(self, record: Record) -> bool:
@@ -121,7 +153,10 @@ class RedisStore:
         if ttl <= 0:  # dead on arrival: nothing to write
             with self._guard() as client:
                 return not client.exists(self._record_key(record.key))
-        if not self._run("create", self._record_key(record.key), ttl, *encode(record)):
+        name = self._record_key(record.key)
+        created = self._run("create", name, ttl, *encode(record))
+        self._wrote(name)
+        if not created:
             return False
         until = max(record.expires, record.absolute_expires)
         self._follow(None, Listing(record.key, record.user_hash, record.version), until, now)
@@ -130,8 +165,9 @@ class RedisStore:
     def replace(self, record: Record, expected_version: int, now: float) -> bool:
         ttl = max(ttl_ms(record.expires, now), 0)
         fields = encode(record)[2:]  # created is kept from the stored record
-        old = self._run("replace", self._record_key(record.key), expected_version, num(now),
-                        ttl, *fields)
+        name = self._record_key(record.key)
+        old = self._run("replace", name, expected_version, num(now), ttl, *fields)
+        self._wrote(name)
         if old is None:
             return False
         if old:  # empty: the new record was already dead, so it is gone
@@ -141,7 +177,9 @@ class RedisStore:
 
     def touch(self, key: str, expires: float, now: float) -> bool:
         ttl = max(ttl_ms(expires, now), 0)
-        found = self._run("touch", self._record_key(key), num(now), num(now), num(expires), ttl)
+        name = self._record_key(key)
+        found = self._run("touch", name, num(now), num(now), num(expires), ttl)
+        self._wrote(name)
         if found is None:
             return False
         user = text(found[0]) if found else None
@@ -151,8 +189,11 @@ class RedisStore:
         return True
 
     def delete(self, key: str) -> bool:
+        name = self._record_key(key)
         with self._guard() as client:
-            return bool(client.delete(self._record_key(key)))
+            deleted = bool(client.delete(name))
+        self._wrote(name)
+        return deleted
 
     def sessions_of(self, user_hash: str, now: float) -> list[Record]:
         found = self._verified(user_hash)
@@ -166,7 +207,9 @@ class RedisStore:
             key = member.decode()
             if key == keep:
                 continue
-            if self._run("delete_owned", self._record_key(key), user):
+            deleted = self._run("delete_owned", self._record_key(key), user)
+            self._wrote(self._record_key(key))
+            if deleted:
                 removed.append(key)
             done.append((member, score))
         self._drop(user, done)
@@ -195,6 +238,7 @@ class RedisStore:
                 found = number(expires)
                 if removed < limit and (found is None or found <= now):
                     removed += self._run("delete_expired", raw, num(now))
+                    self._wrote(raw.decode(errors="replace"))
             if removed >= limit:
                 break
         for batch in self._server.scan(self.prefix + "u:"):
@@ -214,7 +258,9 @@ class RedisStore:
         return StoreStats(live=live, expired=expired)
 
     def close(self) -> None:
-        """Close the pooled connections; the next use opens new ones."""
+        """Close the pooled connections (and the cache's); the next use opens new ones."""
+        if self._tracked is not None:
+            self._tracked.close()
         self._server.close()
 
     def _verified(self, user: str) -> list[Record]:
