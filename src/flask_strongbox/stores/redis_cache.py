@@ -21,6 +21,7 @@ is trusted only within :data:`HEARTBEAT` seconds of the last answer on it.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,7 @@ class TrackedReads:
         self._conn: Any = None
         self._retry_at = 0.0
         self._answered = 0.0
+        self._pid = os.getpid()
 
     def read(self, name: str, key: str) -> Record | Any | None:
         """The record ``key``, stored as the hash ``name``: from memory, or read through
@@ -120,6 +122,9 @@ class TrackedReads:
     def _ready(self) -> Any:
         """The tracking connection, checked by the heartbeat, or ``None``."""
         now = time.monotonic()
+        if self._pid != os.getpid():  # a forked worker: the socket is its parent's
+            self._pid, self._conn, self._retry_at = os.getpid(), None, 0.0
+            self._records.clear()
         if self._conn is None:
             if now < self._retry_at:
                 return None
