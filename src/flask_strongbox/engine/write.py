@@ -185,6 +185,17 @@ class Writer:
         return _cookie(ctx, ids.sign_with(state.keyset, state.sid), permanent, expires,
                        ctx.lifetimes.absolute_of(record))
 
+    def untouched(self, ctx: Context, state: Loaded, permanent: bool) -> bool:
+        """Whether :meth:`touch` of an unwritten session would neither call
+        the store nor send a cookie (it would only note the visit)."""
+        assert state.record is not None
+        if state.followed:
+            return False
+        if permanent and not ctx.refresh_each_request:
+            return True
+        due, _ = ctx.lifetimes.slide(state.record, ctx.now, permanent)
+        return not due and not resend_on_touch(permanent, due, False, state.followed)
+
     def delete(self, save: Save) -> Steps[Outcome]:
         """The session is empty: delete its record, or the unreadable one."""
         state = save.state
