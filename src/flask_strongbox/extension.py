@@ -188,7 +188,7 @@ class Strongbox:
 
 def _release_leases(_error: BaseException | None) -> None:
     session = request_ctx.session
-    if isinstance(session, StrongboxSession):
+    if isinstance(session, StrongboxSession) and session.state is not None and session.state.leases:
         strongbox_of(current_app._get_current_object()).release(session)  # type: ignore[attr-defined]
 
 
