@@ -44,15 +44,19 @@ def prepare(variant: str, work: Path) -> None:
 
 
 @contextlib.contextmanager
-def gunicorn(variant: str, work: Path, args: list[str], exclusive: bool = False) -> Iterator[int]:
-    prepare(variant, work)
+def gunicorn(variant: str, work: Path, args: list[str], exclusive: bool = False,
+             app: str = "apps:from_env()") -> Iterator[int]:
+    """Serve ``app`` (a gunicorn app spec in this folder; by default the
+    contender ``variant``) on a free loopback port until the block ends."""
+    if app == "apps:from_env()":
+        prepare(variant, work)
     port = free_port()
     env = {**os.environ, "BENCH_CONTENDER": variant, "BENCH_DIR": str(work),
            "BENCH_EXCLUSIVE": "1" if exclusive else "0"}
     errors = open(work / "gunicorn.log", "a")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), "--pythonpath", str(HERE), "-b", f"127.0.0.1:{port}", *args,
-         "--log-level", "warning", "--graceful-timeout", "2", "apps:from_env()"],
+         "--log-level", "warning", "--graceful-timeout", "2", app],
         env=env, cwd=str(work), stdout=subprocess.DEVNULL, stderr=errors,
     )
     try:

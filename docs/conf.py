@@ -71,6 +71,7 @@ nitpick_ignore = [
     ("py:class", "SessionInfo"),
     ("py:class", "StoreUnavailable"),
     ("py:meth", "delete_user"),
+    ("py:class", "datetime"),  # testing.Clock's and ServerSession's annotations
 ]
 
 # Diagrams are drawn by Graphviz's `dot` at build time, as SVG: no script, no CDN.

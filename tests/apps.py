@@ -22,10 +22,10 @@ from werkzeug.test import TestResponse
 
 from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
+from flask_strongbox.testing import Clock as Clock  # the suite's clock, imported from here too
 
-from .doubles import FakeClock
+from .conftest import SECRET as SECRET  # imported from here too
 
-SECRET = "t3st-Only-5ecret-Kf8qLm2Zr7Vx1Nw4Hc9Bd6Jp0Sy"
 COOKIE = "session"
 SET_COOKIE = re.compile(r"^session=([^;]*);")
 #: Every session cookie a :class:`Browser` sent or received, so tests can
@@ -35,9 +35,6 @@ CHROME_LINUX = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 )
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-
-
-Clock = FakeClock  # the suite's one hand-moved clock
 
 
 class Slow:

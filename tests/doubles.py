@@ -1,28 +1,13 @@
-"""Test doubles: a clock moved by hand and a spy that counts store calls.
-
-Neither fakes a fault: the clock replaces sleeping, the spy wraps a real store.
-"""
+"""Test doubles: a spy that counts store calls (it wraps a real store, it
+fakes no fault). The clock moved by hand is the test kit's
+:class:`flask_strongbox.testing.Clock`, also importable here as ``FakeClock``."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 from flask_strongbox.stores.base import Store
-
-
-class FakeClock:
-    """A clock the test moves by hand. It starts at the real time so the test
-    client, which checks cookie expiry against the real clock, keeps cookies."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from flask_strongbox.testing import Clock as FakeClock  # noqa: F401 - the name tests used before
 
 
 class CountingStore:

@@ -21,11 +21,12 @@ from werkzeug.test import TestResponse
 from flask_strongbox import Strongbox, ids
 from flask_strongbox.keys import Keyring
 from flask_strongbox.stores.base import Record, Store
+from flask_strongbox.testing import Clock
 
-from .doubles import CountingStore, FakeClock
+from .conftest import OLD_SECRET as OLD_SECRET  # imported from here too
+from .conftest import SECRET as SECRET
+from .doubles import CountingStore
 
-SECRET = "Wq7vN2kR9xLp4TzB8mYc3HsJ6dFg1AeU0oQi5rEt"
-OLD_SECRET = "Zk4Jm8Pw2Qs6Vx0Ty3Nb7Lc1Hd5Rf9Ga2Ue6Io8"
 COOKIE = "session"
 _SET_COOKIE = re.compile(r"^session=([^;]*);")
 
@@ -36,7 +37,7 @@ class Target:
     box: Strongbox
     spy: CountingStore
     store: Store
-    clock: FakeClock
+    clock: Clock
 
     @property
     def keyring(self) -> Keyring:
@@ -92,7 +93,7 @@ class Target:
 
 def make_target(store: Store, **config: Any) -> Target:
     """A Strongbox app on ``store`` with views that read and write the session."""
-    clock = FakeClock()
+    clock = Clock()
     spy = CountingStore(store)
     app = Flask(__name__)
     app.config.update({"SECRET_KEY": SECRET, "TESTING": True, **config})

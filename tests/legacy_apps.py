@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, session
 from markupsafe import Markup
 
-SECRET = "legacy-Only-5ecret-Qz4Wm8Rt2Yp6Ln0Vb3Xc7"
+from .conftest import SECRET as SECRET  # imported from here too
 
 #: Every type Flask's tagged JSON keeps, nested too, plus a dict that looks like a tag.
 TAGGED = {

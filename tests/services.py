@@ -189,11 +189,14 @@ def redis_url() -> str:
     return _redis_url
 
 
-def redis_store(cache: int = 0) -> Iterator[Store]:
-    """A :class:`RedisStore` with a prefix of its own; its keys are deleted
-    after. With ``cache``, it keeps that many records in memory, invalidated
-    by the server (``STRONGBOX_REDIS_CACHE``)."""
-    store = RedisStore.from_url(redis_url(), prefix=f"strongbox-test:{secrets.token_hex(6)}:", cache=cache)
+def redis_store(client: Any = None, cache: int = 0) -> Iterator[Store]:
+    """A :class:`RedisStore` with a prefix of its own (on ``client``, a redis-py
+    or valkey-py client, or else one made from :func:`redis_url`); its keys are
+    deleted after. With ``cache``, it keeps that many records in memory,
+    invalidated by the server (``STRONGBOX_REDIS_CACHE``)."""
+    prefix = f"strongbox-test:{secrets.token_hex(6)}:"
+    store = (RedisStore(client, prefix=prefix, cache=cache) if client
+             else RedisStore.from_url(redis_url(), prefix=prefix, cache=cache))
     yield store
     client = redis.Redis.from_url(redis_url())
     for key in client.scan_iter(match=f"{store.prefix}*", count=500):

@@ -12,15 +12,15 @@ from markupsafe import Markup
 
 from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
+from flask_strongbox.testing import Clock
 
-from .doubles import CountingStore, FakeClock
+from .conftest import OLD_SECRET, SECRET
+from .doubles import CountingStore
 
-SECRET = "k3Lr9QwP2xZt8NvB5mYc1HsJ6dFg0AeU"
 
-
-def make_app(store: Any, clock: FakeClock, **config: Any) -> Flask:
+def make_app(store: Any, clock: Clock, **config: Any) -> Flask:
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=SECRET, TESTING=True, **config)
+    app.config.update({"SECRET_KEY": SECRET, "TESTING": True, **config})
     Strongbox(app, store=store, clock=clock)
 
     @app.route("/put", methods=["POST"])
@@ -54,7 +54,7 @@ def make_app(store: Any, clock: FakeClock, **config: Any) -> Flask:
 
 
 @pytest.fixture
-def app(store: Store, clock: FakeClock) -> Flask:
+def app(store: Store, clock: Clock) -> Flask:
     return make_app(CountingStore(store), clock)
 
 
@@ -154,7 +154,7 @@ def test_a_change_of_identity_rotates_the_id(app: Flask, identity_key: str) -> N
 
 
 def test_emptied_session_clears_the_cookie_with_the_attributes_it_was_set_with(
-    store: Store, clock: FakeClock
+    store: Store, clock: Clock
 ) -> None:
     app = make_app(store, clock, SESSION_COOKIE_NAME="sid", SESSION_COOKIE_DOMAIN="example.test",
                    SESSION_COOKIE_PATH="/app", SESSION_COOKIE_SECURE=True,
@@ -172,7 +172,7 @@ def test_emptied_session_clears_the_cookie_with_the_attributes_it_was_set_with(
     assert store.stats(clock()).live == 0
 
 
-def test_non_permanent_session_has_a_server_side_idle_timeout(app: Flask, clock: FakeClock) -> None:
+def test_non_permanent_session_has_a_server_side_idle_timeout(app: Flask, clock: Clock) -> None:
     client = app.test_client()
     client.post("/put", json={"n": 1})
     set_cookie = client.get_cookie("session")
@@ -185,7 +185,7 @@ def test_non_permanent_session_has_a_server_side_idle_timeout(app: Flask, clock:
     assert client.get("/get/n").json == {"value": "None"}
 
 
-def test_absolute_lifetime_is_never_extended_by_sliding(store: Store, clock: FakeClock) -> None:
+def test_absolute_lifetime_is_never_extended_by_sliding(store: Store, clock: Clock) -> None:
     app = make_app(store, clock, STRONGBOX_ABSOLUTE_LIFETIME=timedelta(hours=2))
     client = app.test_client()
     client.post("/put", json={"n": 1})
@@ -196,7 +196,7 @@ def test_absolute_lifetime_is_never_extended_by_sliding(store: Store, clock: Fak
     assert client.get("/get/n").json == {"value": "None"}
 
 
-def test_sliding_expiry_is_a_throttled_touch_not_a_rewrite(app: Flask, clock: FakeClock) -> None:
+def test_sliding_expiry_is_a_throttled_touch_not_a_rewrite(app: Flask, clock: Clock) -> None:
     client = app.test_client()
     client.post("/put", json={"n": 1})
     for _ in range(30):
@@ -210,7 +210,7 @@ def test_sliding_expiry_is_a_throttled_touch_not_a_rewrite(app: Flask, clock: Fa
     assert calls["touch"] == 1 and calls["replace"] == 0
 
 
-def test_permanent_session_without_refresh_keeps_its_expiry(store: Store, clock: FakeClock) -> None:
+def test_permanent_session_without_refresh_keeps_its_expiry(store: Store, clock: Clock) -> None:
     app = make_app(store, clock, SESSION_REFRESH_EACH_REQUEST=False,
                    PERMANENT_SESSION_LIFETIME=timedelta(minutes=5))
     client = app.test_client()
@@ -222,15 +222,13 @@ def test_permanent_session_without_refresh_keeps_its_expiry(store: Store, clock:
     assert client.get("/get/n").json == {"value": "None"}
 
 
-def test_secret_key_rotation_old_sessions_load_and_are_resigned(store: Store, clock: FakeClock) -> None:
-    old_key, new_key = SECRET, "Zq8Wn4Rt6Yp2Lm0Xc7Vb3Nk9Hj5Gf1Ds"
-    client = make_app(store, clock).test_client()
+def test_secret_key_rotation_old_sessions_load_and_are_resigned(store: Store, clock: Clock) -> None:
+    client = make_app(store, clock, SECRET_KEY=OLD_SECRET).test_client()
     client.post("/put", json={"n": 1})
     old_cookie = client.get_cookie("session")
     assert old_cookie is not None
 
-    rotated = make_app(store, clock, SECRET_KEY_FALLBACKS=[old_key])
-    rotated.config["SECRET_KEY"] = new_key
+    rotated = make_app(store, clock, SECRET_KEY_FALLBACKS=[OLD_SECRET])
     client2 = rotated.test_client()
     client2.set_cookie("session", old_cookie.value)
     assert client2.get("/get/n").json == {"value": "1"}
@@ -239,7 +237,6 @@ def test_secret_key_rotation_old_sessions_load_and_are_resigned(store: Store, cl
     assert resigned is not None and resigned.value != old_cookie.value
 
     only_new = make_app(store, clock)
-    only_new.config["SECRET_KEY"] = new_key
     client3 = only_new.test_client()
     client3.set_cookie("session", resigned.value)
     assert client3.get("/get/m").json == {"value": "2"}

@@ -10,10 +10,12 @@ from flask import Flask, session
 
 from flask_strongbox import ConfigurationError, MemoryStore, SQLiteStore, Strongbox
 
+from .conftest import SECRET
+
 
 def app_with(tmp_path: Path, **config: Any) -> Flask:
     app = Flask(__name__, instance_path=str(tmp_path))
-    app.config.update(SECRET_KEY="q" * 8 + "Wm3Xn7Bv2Cz6Lk1Jh5Gf9Ds4Ap8", TESTING=True, **config)
+    app.config.update(SECRET_KEY=SECRET, TESTING=True, **config)
     return app
 
 
@@ -81,7 +83,7 @@ def test_tutorial_order_secret_set_after_init_works(tmp_path: Path) -> None:
     app = Flask(__name__, instance_path=str(tmp_path))
     app.testing = True
     Strongbox(app, store=MemoryStore())
-    app.secret_key = "set-after-init-" + "x" * 20
+    app.secret_key = SECRET
 
     @app.route("/")
     def index() -> str:

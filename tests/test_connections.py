@@ -20,9 +20,9 @@ from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
 from flask_strongbox.stores.sqlite import SQLiteStore
 
+from .conftest import SECRET
 from .services import http_get, make_store
 
-SECRET = "t3st-Only-Conn3ctions-Kf8qLm2Zr7Vx1Nw4Hc9"
 CLIENTS, REQUESTS = 4, 150  # 600 session requests, each on its own connection and thread
 
 

@@ -19,16 +19,16 @@ from flask import Flask, session
 
 from flask_strongbox import Strongbox
 from flask_strongbox.stores.base import Store
+from flask_strongbox.testing import Clock
 
 from .apps import Browser, set_cookie, store_key
-from .doubles import FakeClock
+from .conftest import SECRET
 
-SECRET = "Rk2Wn8Jq5Lc1Xv7Tb4Mz0Hp6Gd3Fs9Ya"
 LIFETIME = 600  # seconds: the throttle is a tenth of it, 60 s
 SLACK = 60
 
 
-def make_app(store: Store, clock: FakeClock, **config: Any) -> Flask:
+def make_app(store: Store, clock: Clock, **config: Any) -> Flask:
     app = Flask(__name__)
     app.config.update({"SECRET_KEY": SECRET, "TESTING": True,
                        "PERMANENT_SESSION_LIFETIME": LIFETIME, **config})
@@ -77,7 +77,7 @@ def record_expires(store: Store, app: Flask, cookie: str, now: float) -> float:
     return record.expires
 
 
-def test_a_read_between_two_touches_sends_no_cookie(store: Store, clock: FakeClock) -> None:
+def test_a_read_between_two_touches_sends_no_cookie(store: Store, clock: Clock) -> None:
     app = make_app(store, clock)
     browser = Browser(app)
     browser.get("/login/alice")
@@ -88,7 +88,7 @@ def test_a_read_between_two_touches_sends_no_cookie(store: Store, clock: FakeClo
         assert "Set-Cookie" not in response.headers
 
 
-def test_a_touch_re_sends_the_cookie_with_the_new_expiry_plus_slack(store: Store, clock: FakeClock) -> None:
+def test_a_touch_re_sends_the_cookie_with_the_new_expiry_plus_slack(store: Store, clock: Clock) -> None:
     app = make_app(store, clock)
     browser = Browser(app)
     login = browser.get("/login/alice")
@@ -104,7 +104,7 @@ def test_a_touch_re_sends_the_cookie_with_the_new_expiry_plus_slack(store: Store
     assert "Vary" in response.headers and "Cookie" in response.headers["Vary"]
 
 
-def test_the_cookie_never_dies_in_the_browser_before_the_record(store: Store, clock: FakeClock) -> None:
+def test_the_cookie_never_dies_in_the_browser_before_the_record(store: Store, clock: Clock) -> None:
     """Reads at random intervals: after each, the browser's cookie (the last
     one received) expires no earlier than the record the server keeps."""
     rng = random.Random(16)
@@ -125,7 +125,7 @@ def test_the_cookie_never_dies_in_the_browser_before_the_record(store: Store, cl
     assert 0 < sent < 60, "re-sent when the expiry moved, not on every read"
 
 
-def test_the_cookie_stops_at_the_absolute_lifetime(store: Store, clock: FakeClock) -> None:
+def test_the_cookie_stops_at_the_absolute_lifetime(store: Store, clock: Clock) -> None:
     """No touch can move the record past ``STRONGBOX_ABSOLUTE_LIFETIME``, so
     the cookie gets no slack beyond it."""
     app = make_app(store, clock, STRONGBOX_ABSOLUTE_LIFETIME=LIFETIME + 30)
@@ -142,7 +142,7 @@ def test_the_cookie_stops_at_the_absolute_lifetime(store: Store, clock: FakeCloc
     assert browser.get("/whoami").get_data(as_text=True) == "None", "it ended with its cookie"
 
 
-def test_a_write_sends_the_cookie_with_slack(store: Store, clock: FakeClock) -> None:
+def test_a_write_sends_the_cookie_with_slack(store: Store, clock: Clock) -> None:
     app = make_app(store, clock)
     browser = Browser(app)
     browser.get("/login/alice")
@@ -151,7 +151,7 @@ def test_a_write_sends_the_cookie_with_slack(store: Store, clock: FakeClock) -> 
     assert cookie_expiry(response) == pytest.approx(clock() + LIFETIME + SLACK, abs=1)
 
 
-def test_session_modified_re_sends_the_cookie_between_touches(store: Store, clock: FakeClock) -> None:
+def test_session_modified_re_sends_the_cookie_between_touches(store: Store, clock: Clock) -> None:
     """Flask's way to push changed ``SESSION_COOKIE_*`` settings still works."""
     app = make_app(store, clock)
     browser = Browser(app)
@@ -164,7 +164,7 @@ def test_session_modified_re_sends_the_cookie_between_touches(store: Store, cloc
     assert cookie_expiry(response) is not None
 
 
-def test_a_non_permanent_session_cookie_is_sent_once(store: Store, clock: FakeClock) -> None:
+def test_a_non_permanent_session_cookie_is_sent_once(store: Store, clock: Clock) -> None:
     """A browser-session cookie has no expiry to move: touches send nothing."""
     app = make_app(store, clock, STRONGBOX_IDLE_TIMEOUT=LIFETIME)
     browser = Browser(app)
@@ -176,7 +176,7 @@ def test_a_non_permanent_session_cookie_is_sent_once(store: Store, clock: FakeCl
         assert "Set-Cookie" not in response.headers
 
 
-def test_without_refresh_each_request_reads_never_send_the_cookie(store: Store, clock: FakeClock) -> None:
+def test_without_refresh_each_request_reads_never_send_the_cookie(store: Store, clock: Clock) -> None:
     """``SESSION_REFRESH_EACH_REQUEST = False``: a permanent session keeps the
     expiry of its last write, in the record and in the browser."""
     app = make_app(store, clock, SESSION_REFRESH_EACH_REQUEST=False)

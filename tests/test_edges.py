@@ -22,16 +22,15 @@ from flask.globals import _cv_request
 
 from flask_strongbox import ConfigurationError, MemoryStore, Settings, SQLiteStore, Strongbox
 from flask_strongbox.stores.base import Store
+from flask_strongbox.testing import Clock
 
 from . import services
 from .apps import Browser, set_cookie, store_key
-from .doubles import CountingStore, FakeClock
-
-SECRET = "Vq8Lz3Nw6Rb1Tj4Xk7Pc0Ym5Hd2Gf9Sa"
-OLD_SECRET = "Mx4Qe7Bn1Vk8Ws3Lr6Zt9Pd2Hj5Cy0Ga"
+from .conftest import OLD_SECRET, SECRET
+from .doubles import CountingStore
 
 
-def make_app(store: Any, clock: FakeClock, **config: Any) -> Flask:
+def make_app(store: Any, clock: Clock, **config: Any) -> Flask:
     app = Flask(__name__)
     app.config.update({"SECRET_KEY": SECRET, "TESTING": True, **config})
     Strongbox(app, store=store, clock=clock)
@@ -80,7 +79,7 @@ def cookie_expiry(response: Any) -> datetime | None:
 
 
 def test_a_session_under_a_fallback_key_slides_like_one_under_the_current_key(
-    store: Store, clock: FakeClock,
+    store: Store, clock: Clock,
 ) -> None:
     app = make_app(store, clock, SECRET_KEY=OLD_SECRET, PERMANENT_SESSION_LIFETIME=600)
     browser = Browser(app)
@@ -104,7 +103,7 @@ def test_a_session_under_a_fallback_key_slides_like_one_under_the_current_key(
 # -- shorter lifetimes reach existing sessions (item 4) ------------------------------
 
 
-def test_a_shortened_permanent_lifetime_applies_to_existing_sessions(store: Store, clock: FakeClock) -> None:
+def test_a_shortened_permanent_lifetime_applies_to_existing_sessions(store: Store, clock: Clock) -> None:
     app = make_app(store, clock, PERMANENT_SESSION_LIFETIME=timedelta(days=31))
     browser = Browser(app)
     browser.get("/login/alice")
@@ -123,7 +122,7 @@ def test_a_shortened_permanent_lifetime_applies_to_existing_sessions(store: Stor
     ("/login/alice", "STRONGBOX_ABSOLUTE_LIFETIME"),
 ])
 def test_a_shortened_strongbox_lifetime_applies_after_a_restart(
-    store: Store, clock: FakeClock, route: str, setting: str,
+    store: Store, clock: Clock, route: str, setting: str,
 ) -> None:
     """Settings are read at start-up: the app restarted with a shorter one
     applies it to the sessions already stored."""
@@ -138,7 +137,7 @@ def test_a_shortened_strongbox_lifetime_applies_after_a_restart(
     assert browser.get("/whoami").get_data(as_text=True) == "None", "and it stays ended"
 
 
-def test_an_unchanged_lifetime_leaves_sessions_alone(store: Store, clock: FakeClock) -> None:
+def test_an_unchanged_lifetime_leaves_sessions_alone(store: Store, clock: Clock) -> None:
     app = make_app(store, clock, PERMANENT_SESSION_LIFETIME=timedelta(minutes=5))
     browser = Browser(app)
     browser.get("/login/alice")
@@ -149,7 +148,7 @@ def test_an_unchanged_lifetime_leaves_sessions_alone(store: Store, clock: FakeCl
 # -- activity on pages that never read the session (item 6) --------------------------
 
 
-def test_activity_on_pages_that_never_read_the_session_slides_it(store: Store, clock: FakeClock) -> None:
+def test_activity_on_pages_that_never_read_the_session_slides_it(store: Store, clock: Clock) -> None:
     spy = CountingStore(store)
     app = make_app(spy, clock, PERMANENT_SESSION_LIFETIME=600)
     browser = Browser(app)
@@ -167,7 +166,7 @@ def test_activity_on_pages_that_never_read_the_session_slides_it(store: Store, c
     assert browser.get("/whoami").get_data(as_text=True) == "alice"
 
 
-def test_activity_slides_a_non_permanent_session_too(store: Store, clock: FakeClock) -> None:
+def test_activity_slides_a_non_permanent_session_too(store: Store, clock: Clock) -> None:
     app = make_app(store, clock, STRONGBOX_IDLE_TIMEOUT=600)
     browser = Browser(app)
     browser.get("/guest/alice")
@@ -177,7 +176,7 @@ def test_activity_slides_a_non_permanent_session_too(store: Store, clock: FakeCl
     assert browser.get("/whoami").get_data(as_text=True) == "alice"
 
 
-def test_requests_without_a_valid_cookie_still_do_no_store_io(clock: FakeClock) -> None:
+def test_requests_without_a_valid_cookie_still_do_no_store_io(clock: Clock) -> None:
     spy = CountingStore(MemoryStore())
     app = make_app(spy, clock)
     for cookie in (None, "forged.cookie"):
@@ -185,7 +184,7 @@ def test_requests_without_a_valid_cookie_still_do_no_store_io(clock: FakeClock) 
     assert sum(spy.calls.values()) == 0
 
 
-def test_an_outage_does_not_fail_a_page_that_never_reads_the_session(clock: FakeClock) -> None:
+def test_an_outage_does_not_fail_a_page_that_never_reads_the_session(clock: Clock) -> None:
     with services.RedisServer() as server:
         app = make_app(None, clock, STRONGBOX_STORE=server.url)
         browser = Browser(app)
@@ -200,7 +199,7 @@ def test_an_outage_does_not_fail_a_page_that_never_reads_the_session(clock: Fake
 # -- Retry-After exactly once (item 5) -------------------------------------------------
 
 
-def test_an_outage_503_sends_exactly_one_retry_after(clock: FakeClock) -> None:
+def test_an_outage_503_sends_exactly_one_retry_after(clock: Clock) -> None:
     with services.RedisServer() as server:
         app = make_app(None, clock, STRONGBOX_STORE=server.url, STRONGBOX_RETRY_AFTER=4)
 
@@ -287,7 +286,7 @@ def test_touching_the_session_under_a_refused_key_names_the_setting(tmp_path: Pa
 # -- session.modified re-sends the cookie (item 9) ------------------------------------------
 
 
-def test_session_modified_resends_the_cookie_without_a_store_write(store: Store, clock: FakeClock) -> None:
+def test_session_modified_resends_the_cookie_without_a_store_write(store: Store, clock: Clock) -> None:
     spy = CountingStore(store)
     app = make_app(spy, clock)
     browser = Browser(app)
@@ -323,7 +322,7 @@ def decoding_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 def test_an_unreadable_record_is_a_fresh_session_replaced_on_the_next_write(
-    decoding_store: Store, clock: FakeClock, caplog: pytest.LogCaptureFixture,
+    decoding_store: Store, clock: Clock, caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = make_app(decoding_store, clock)
     browser = Browser(app)
@@ -345,7 +344,7 @@ def test_an_unreadable_record_is_a_fresh_session_replaced_on_the_next_write(
 # -- purges keep up (item 11) -------------------------------------------------------------------
 
 
-def test_a_purge_takes_the_whole_backlog_off_the_request_thread(tmp_path: Path, clock: FakeClock) -> None:
+def test_a_purge_takes_the_whole_backlog_off_the_request_thread(tmp_path: Path, clock: Clock) -> None:
     store = SQLiteStore(tmp_path / "s.sqlite3")
     threads: list[str] = []
     inner_purge = store.purge
@@ -417,7 +416,7 @@ def test_random_keys_of_32_characters_and_more_are_accepted(tmp_path: Path) -> N
 # -- SECRET_KEY_FALLBACKS given as a string (item 15) -------------------------------------------
 
 
-def test_a_fallback_given_as_a_string_is_one_key(clock: FakeClock) -> None:
+def test_a_fallback_given_as_a_string_is_one_key(clock: Clock) -> None:
     store = MemoryStore()
     app = make_app(store, clock, SECRET_KEY=OLD_SECRET)
     browser = Browser(app)
@@ -427,7 +426,7 @@ def test_a_fallback_given_as_a_string_is_one_key(clock: FakeClock) -> None:
 
 
 @pytest.mark.parametrize("fallbacks", [42, {"old": OLD_SECRET}])
-def test_fallbacks_of_another_type_are_refused_naming_the_setting(fallbacks: Any, clock: FakeClock) -> None:
+def test_fallbacks_of_another_type_are_refused_naming_the_setting(fallbacks: Any, clock: Clock) -> None:
     app = make_app(MemoryStore(), clock, SECRET_KEY_FALLBACKS=fallbacks, PROPAGATE_EXCEPTIONS=True)
     with pytest.raises(ConfigurationError, match=r"^SECRET_KEY_FALLBACKS must be a list"):
         app.test_client().get("/whoami")
@@ -436,7 +435,7 @@ def test_fallbacks_of_another_type_are_refused_naming_the_setting(fallbacks: Any
 # -- nothing secret in a repr (item 16) -----------------------------------------------------------
 
 
-def test_no_repr_shows_an_id_a_cookie_a_key_or_session_data(clock: FakeClock) -> None:
+def test_no_repr_shows_an_id_a_cookie_a_key_or_session_data(clock: Clock) -> None:
     app = make_app(MemoryStore(), clock)
     box = Strongbox()
     settings = Settings.from_config({"STRONGBOX_STORE": "redis://:hunter2-password@127.0.0.1:1/0"})

@@ -22,10 +22,7 @@ from flask_strongbox.stores.base import Store
 from flask_strongbox.stores.redis import RedisStore
 
 from .services import STORES, RedisServer, make_store
-
-# The whole contract, run again below with the ``store`` fixture of this module.
-from .test_store_contract import *  # noqa: F403
-from .test_store_contract import NOW, make_record
+from .test_store_contract import NOW, StoreContract, make_record
 
 
 class Calls:
@@ -41,13 +38,15 @@ class Calls:
         return [operation for operation, _, _ in self.seen]
 
 
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Every store of the suite, metered: the contract tests above run on these."""
-    meter = Calls()
-    for inner in make_store(request.param, tmp_path):
-        yield MeteredStore(inner, meter)
-    assert all(seconds >= 0 and not failed for _, seconds, failed in meter.seen)
+class TestMeteredStore(StoreContract):
+    """The whole store contract, on every store of the suite wrapped in a meter."""
+
+    @pytest.fixture(params=STORES)
+    def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+        meter = Calls()
+        for inner in make_store(request.param, tmp_path):
+            yield MeteredStore(inner, meter)
+        assert all(seconds >= 0 and not failed for _, seconds, failed in meter.seen)
 
 
 def protocol_members(protocol: type) -> set[str]:

@@ -33,10 +33,10 @@ from flask_strongbox.stores.postgres import PostgresStore
 from flask_strongbox.stores.redis import RedisStore
 
 from . import services
+from .conftest import SECRET
 from .services import RedisServer, free_port
 from .test_postgres import Proxy, via
 
-SECRET = "t3st-Only-0utage-Kf8qLm2Zr7Vx1Nw4Hc9Bd6Jp"
 RETRY_AFTER = 7
 #: The words of the 503 page a user sees (StoreUnavailable.description).
 USER_MESSAGE = "temporarily unavailable"

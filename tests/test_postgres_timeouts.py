@@ -30,6 +30,7 @@ from flask_strongbox.stores.postgres import PostgresStore
 from flask_strongbox.stores.watchdog import watchdog
 
 from . import services
+from .conftest import SECRET
 from .test_store_contract import NOW, make_record
 
 TIMEOUT = 1.0
@@ -160,7 +161,7 @@ def test_a_locked_table_is_a_503_with_retry_after_and_the_user_stays_logged_in(
     store: PostgresStore, locker: Locker,
 ) -> None:
     app = Flask(__name__)
-    app.config.update(SECRET_KEY="t3st-Only-L0cked-Kf8qLm2Zr7Vx1Nw4Hc9Bd6", TESTING=True,
+    app.config.update(SECRET_KEY=SECRET, TESTING=True,
                       STRONGBOX_RETRY_AFTER=7)
     Strongbox(app, store=store)
 

@@ -2,7 +2,7 @@
 
 Every server here is a throwaway one started by the test (see ``services.py``),
 never the machine's own. The whole store contract runs a second time in this
-module, against a three-node Redis Cluster.
+module, against a three-node Redis Cluster (:class:`TestRedisCluster`).
 """
 
 from __future__ import annotations
@@ -23,15 +23,10 @@ from flask_strongbox.stores.base import StoreStats
 from flask_strongbox.stores.memory import MemoryStore
 from flask_strongbox.stores.redis import RedisStore
 
-from . import test_store_contract as contract
 from .services import RedisServer, free_port, redis_cluster, redis_store
-from .test_store_contract import NOW, make_record
+from .test_store_contract import NOW, StoreContract, make_record
 
 T = TypeVar("T")
-
-# The store contract once more, on Cluster: the ``store`` fixture below
-# replaces conftest's for every test function copied in here.
-globals().update({name: test for name, test in vars(contract).items() if name.startswith("test_")})
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +36,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RedisServ
 
 
 @pytest.fixture
-def store(cluster: list[RedisServer]) -> Iterator[RedisStore]:
+def cluster_store(cluster: list[RedisServer]) -> Iterator[RedisStore]:
+    """A store on the module's cluster, with a prefix of its own."""
     store = RedisStore.from_url(
         f"redis+cluster://127.0.0.1:{cluster[0].port}", prefix=f"t{secrets.token_hex(4)}:"
     )
     yield store
     store.close()
+
+
+class TestRedisCluster(StoreContract):
+    """The whole store contract once more, on a three-node Redis Cluster."""
+
+    @pytest.fixture
+    def store(self, cluster_store: RedisStore) -> Iterator[RedisStore]:
+        yield cluster_store
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +68,11 @@ def plain(server: RedisServer) -> Iterator[RedisStore]:
 
 
 def test_cluster_spreads_records_over_every_node_and_agrees_with_memory(
-    store: RedisStore, cluster: list[RedisServer]
+    cluster_store: RedisStore, cluster: list[RedisServer]
 ) -> None:
     """Many keys hit every node's slots; each operation answers exactly as
     MemoryStore does for the same calls."""
-    model = MemoryStore()
+    store, model = cluster_store, MemoryStore()
     users = [secrets.token_hex(32) for _ in range(4)]
     records = [make_record(user_hash=users[i % 4], created=NOW + i) for i in range(40)]
     for record in records:
@@ -411,11 +415,12 @@ def test_a_clock_jump_never_crashes_and_expiry_follows_the_clock() -> None:
     """The app's clock jumps back an hour, then forward past the idle
     timeout: requests keep working, writes under the jumped clock get a
     positive TTL, and the session ends when the clock says it has."""
-    from .doubles import FakeClock
+    from flask_strongbox.testing import Clock
+
     from .test_behaviour import make_app
 
     for store in redis_store():
-        clock = FakeClock()
+        clock = Clock()
         client = make_app(store, clock).test_client()
         assert client.post("/put", json={"user": "alice", "n": 1}).status_code == 200
         clock.advance(-3600)
@@ -425,3 +430,16 @@ def test_a_clock_jump_never_crashes_and_expiry_follows_the_clock() -> None:
         assert client.get("/get/n").json == {"value": "None"}
         assert client.post("/put", json={"n": 3}).status_code == 200
         assert client.get("/get/n").json == {"value": "3"}
+
+
+def test_scan_walks_every_primary_of_a_cluster(cluster_store: RedisStore) -> None:
+    """On Cluster the cursor moves from primary to primary: every record is
+    seen, whichever node its slot is on; a cursor from elsewhere is refused."""
+    from .test_store_contract import walk
+
+    records = [make_record() for _ in range(40)]
+    for record in records:
+        assert cluster_store.create(record)
+    assert {r.key for r in walk(cluster_store, 4)} == {r.key for r in records}
+    with pytest.raises(ValueError, match="cursor"):
+        cluster_store.scan("not-a-cursor", 10)

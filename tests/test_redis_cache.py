@@ -32,6 +32,7 @@ from flask_strongbox.stores.redis import RedisStore
 from flask_strongbox.stores.redis_cache import CLIENT_NAME
 
 from .apps import Browser
+from .conftest import SECRET
 from .services import RedisServer
 from .test_store_contract import NOW, make_record
 
@@ -39,7 +40,6 @@ PREFIX = "cache-test:"
 #: Longest the tests wait for an invalidation: on a loaded machine the
 #: server may be paused between answering the writer and pushing to us.
 PUSH_DELAY = 1.0
-SECRET = "Pz4Kc8Wm1Qv6Rt3Yb9Nx2Hd7Js5Lf0Ga"
 
 
 @pytest.fixture

@@ -19,15 +19,16 @@ import pytest
 from flask import Flask, session
 
 from flask_strongbox import SQLiteStore, StoreUnavailable, Strongbox
+from flask_strongbox.testing import Clock
 
-from .doubles import FakeClock
+from .conftest import SECRET
 from .test_store_contract import NOW, make_record
 from .tutorial import make_app
 
 
 def test_default_store_is_a_0600_sqlite_file_in_the_instance_folder(tmp_path: Path) -> None:
     app = Flask(__name__, instance_path=str(tmp_path / "instance"))
-    app.config.update(SECRET_KEY="h4Jk8Lm2Np6Qr0St3Uv7Wx1Yz5Ab9Cd", TESTING=True)
+    app.config.update(SECRET_KEY=SECRET, TESTING=True)
     Strongbox(app)
 
     @app.route("/")
@@ -41,7 +42,7 @@ def test_default_store_is_a_0600_sqlite_file_in_the_instance_folder(tmp_path: Pa
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_a_dump_after_login_holds_no_name_no_id_no_cookie(tmp_path: Path, clock: FakeClock) -> None:
+def test_a_dump_after_login_holds_no_name_no_id_no_cookie(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "sessions.sqlite3"
     app = make_app(SQLiteStore(path), clock)
     client = app.test_client()
@@ -64,7 +65,7 @@ def test_missing_folder_is_a_clear_error_naming_the_file(tmp_path: Path) -> None
         store.get("0" * 64, 0.0)
 
 
-def test_corrupt_file_is_reported_and_never_replaced(tmp_path: Path, clock: FakeClock) -> None:
+def test_corrupt_file_is_reported_and_never_replaced(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "sessions.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
     app = make_app(SQLiteStore(path), clock)
@@ -135,7 +136,7 @@ def session_files(folder: Path) -> dict[str, bytes]:
 
 
 def test_a_file_deleted_while_serving_is_a_503_and_is_never_recreated(
-    tmp_path: Path, clock: FakeClock,
+    tmp_path: Path, clock: Clock,
 ) -> None:
     """Writes into a deleted file would be answered 200 and lost at restart:
     the next request after the delete is a 503 naming the file, and nothing
@@ -156,7 +157,7 @@ def test_a_file_deleted_while_serving_is_a_503_and_is_never_recreated(
 
 
 def test_a_file_renamed_over_while_serving_is_a_503_and_left_untouched(
-    tmp_path: Path, clock: FakeClock,
+    tmp_path: Path, clock: Clock,
 ) -> None:
     """A file moved onto the path (a restored backup, say) is not the file the
     open connections write to: refuse rather than split writes between them."""

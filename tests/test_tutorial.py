@@ -9,15 +9,16 @@ import pytest
 from flask import Flask
 
 from flask_strongbox.stores.base import Store
+from flask_strongbox.testing import Clock
 
-from .doubles import CountingStore, FakeClock
+from .doubles import CountingStore
 from .tutorial import make_app
 
 COOKIE = re.compile(r"session=([A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43});")
 
 
 @pytest.fixture
-def app(store: Store, clock: FakeClock) -> Flask:
+def app(store: Store, clock: Clock) -> Flask:
     return make_app(CountingStore(store), clock)
 
 
@@ -25,12 +26,12 @@ def login(client: Any, name: str = "alice") -> Any:
     return client.post("/login", data={"nm": name})
 
 
-def live(app: Flask, clock: FakeClock) -> int:
+def live(app: Flask, clock: Clock) -> int:
     store: Any = app.session_interface.store  # type: ignore[attr-defined]
     return int(store.stats(clock()).live)
 
 
-def test_login_shows_the_name_and_logout_ends_the_session(app: Flask, clock: FakeClock) -> None:
+def test_login_shows_the_name_and_logout_ends_the_session(app: Flask, clock: Clock) -> None:
     client = app.test_client()
     assert client.get("/user").headers["Location"] == "/login"
     response = login(client)
@@ -53,7 +54,7 @@ def test_cookie_holds_only_a_signed_opaque_id(app: Flask) -> None:
 
 
 def test_permanent_session_lives_five_minutes_enforced_by_the_server(
-    app: Flask, clock: FakeClock
+    app: Flask, clock: Clock
 ) -> None:
     client = app.test_client()
     login(client)
@@ -66,7 +67,7 @@ def test_permanent_session_lives_five_minutes_enforced_by_the_server(
     assert client.get("/user").headers["Location"] == "/login"
 
 
-def test_login_rotates_the_id_and_deletes_the_anonymous_record(app: Flask, clock: FakeClock) -> None:
+def test_login_rotates_the_id_and_deletes_the_anonymous_record(app: Flask, clock: Clock) -> None:
     client = app.test_client()
 
     @app.route("/remember")
@@ -107,7 +108,7 @@ def test_requests_that_never_touch_the_session_do_no_store_io(app: Flask) -> Non
     assert "Set-Cookie" not in response.headers
 
 
-def test_anonymous_visitors_get_no_record_and_no_cookie(app: Flask, clock: FakeClock) -> None:
+def test_anonymous_visitors_get_no_record_and_no_cookie(app: Flask, clock: Clock) -> None:
     client = app.test_client()
     for path in ("/", "/login", "/user", "/logout"):
         response = client.get(path)

@@ -14,10 +14,12 @@ from flask import Flask, redirect, request, session, url_for
 
 from flask_strongbox import Strongbox
 
+from .conftest import SECRET
+
 
 def make_app(store: Any, clock: Any, **config: Any) -> Flask:
     app = Flask(__name__)
-    app.secret_key = "x7Jq2mV9sL4pR8tY1wE6uI3oP5aS0dFgHjKlZ"
+    app.secret_key = SECRET
     app.config.update(TESTING=True, **config)
     Strongbox(app, store=store, clock=clock)
     app.permanent_session_lifetime = timedelta(minutes=5)

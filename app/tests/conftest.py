@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_clock import FakeClock
 from flask import Flask
 from flask.testing import FlaskClient
 from strongbox_app import create_app
 from werkzeug.test import TestResponse
 
+from flask_strongbox.testing import Clock
+
+#: The app tests' one ``SECRET_KEY`` (a test-only value); fixtures that cannot
+#: use ``make_app`` take it from the ``secret_key`` fixture.
 SECRET = "0123456789abcdef" * 4
 
 
@@ -38,9 +41,14 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(scope="session")
+def secret_key() -> str:
+    return SECRET
+
+
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
@@ -49,7 +57,7 @@ def store_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_app(store_path: Path, clock: FakeClock) -> Callable[..., Flask]:
+def make_app(store_path: Path, clock: Clock) -> Callable[..., Flask]:
     """Build an app for tests; keyword arguments override its settings."""
 
     def make(**overrides: Any) -> Flask:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fake_clock import FakeClock
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from strongbox_app import create_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from flask_strongbox.testing import Clock
 
 pytestmark = pytest.mark.browser
 
@@ -44,17 +45,17 @@ class QuietHandler(WSGIRequestHandler):
 @dataclass
 class LiveServer:
     url: str
-    clock: FakeClock
+    clock: Clock
     cookie_name: str
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    clock = FakeClock()
+def live_server(tmp_path_factory: pytest.TempPathFactory, secret_key: str) -> Iterator[LiveServer]:
+    clock = Clock()
     store = tmp_path_factory.mktemp("browser") / "sessions.sqlite3"
     app = create_app(
         {
-            "SECRET_KEY": "browser-tests-" + "k" * 40,
+            "SECRET_KEY": secret_key,
             "TESTING": True,
             "STRONGBOX_STORE": f"sqlite:///{store}",
             "STRONGBOX_CLOCK": clock,

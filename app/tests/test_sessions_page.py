@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fake_clock import FakeClock
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+from flask_strongbox.testing import Clock
 
 Login = Callable[[FlaskClient, str], TestResponse]
 Handles = Callable[[FlaskClient], list[str]]
@@ -133,7 +134,7 @@ def test_sign_out_all_others_keeps_the_current_session(app: Flask, login: Login,
     assert bob.get("/user").status_code == 200
 
 
-def test_session_expires_after_five_idle_minutes(client: FlaskClient, login: Login, clock: FakeClock) -> None:
+def test_session_expires_after_five_idle_minutes(client: FlaskClient, login: Login, clock: Clock) -> None:
     login(client, "Alice")
     clock.advance(5 * 60 + 1)
     response = client.get("/user")
@@ -144,7 +145,7 @@ def test_session_expires_after_five_idle_minutes(client: FlaskClient, login: Log
 
 
 def test_login_page_itself_reports_an_expired_session(
-    client: FlaskClient, login: Login, clock: FakeClock
+    client: FlaskClient, login: Login, clock: Clock
 ) -> None:
     login(client, "Alice")
     clock.advance(5 * 60 + 1)
@@ -152,14 +153,14 @@ def test_login_page_itself_reports_an_expired_session(
     assert "Your session expired, please log in again" in page
 
 
-def test_session_stays_alive_while_used(client: FlaskClient, login: Login, clock: FakeClock) -> None:
+def test_session_stays_alive_while_used(client: FlaskClient, login: Login, clock: Clock) -> None:
     login(client, "Alice")
     for _ in range(3):
         clock.advance(4 * 60)
         assert client.get("/user").status_code == 200
 
 
-def test_lifetime_is_configurable(make_app: Callable[..., Flask], login: Login, clock: FakeClock) -> None:
+def test_lifetime_is_configurable(make_app: Callable[..., Flask], login: Login, clock: Clock) -> None:
     app = make_app(PERMANENT_SESSION_LIFETIME=60)
     client = app.test_client()
     login(client, "Alice")

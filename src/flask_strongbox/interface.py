@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Request, Response, has_request_context, request
+from flask.globals import _cv_request
 from flask.sessions import SessionInterface, SessionMixin
 
 from . import cookies, signals
@@ -25,8 +26,8 @@ from .session import RefusedSession, StrongboxSession
 from .settings import Settings
 from .stores.base import Store
 
-#: Set on a view function by ``@strongbox.exclusive``.
-EXCLUSIVE_VIEW = "_strongbox_exclusive"
+#: The attribute ``@strongbox.exclusive`` sets on a view function.
+EXCLUSIVE_MARK = "_strongbox_exclusive"
 
 
 class StrongboxSessionInterface(SessionInterface):
@@ -133,21 +134,14 @@ class StrongboxSessionInterface(SessionInterface):
             self.events(app, keyring).reject(refused, self.engine.clock())
         if cookie is None:
             return StrongboxSession()
-
-        def load() -> tuple[dict[str, Any], Loaded]:
-            # ``@strongbox.exclusive`` is checked as the session first loads
-            # (from a before_request function or the view): the first moment
-            # it matters, rather than by a hook on every request.
-            session.exclusive = session.exclusive or _exclusive_view(app, request)
-            return self._load(app, keyring, cookie, session)
-
-        session = StrongboxSession(load, cookie.marker)
+        session = StrongboxSession(lambda: self._load(app, keyring, cookie, session), cookie.marker)
         return session
 
     def _load(
         self, app: Flask, keyring: Keyring, cookie: Verified, session: StrongboxSession,
     ) -> tuple[dict[str, Any], Loaded]:
-        session.context = self.context(app, keyring, session.exclusive)  # the save reuses it
+        exclusive = session.exclusive or _view_is_exclusive(app)
+        session.context = self.context(app, keyring, exclusive)  # the save reuses it
         return self.engine.load(session.context, cookie)
 
     def make_exclusive(self, app: Flask, session: StrongboxSession) -> None:
@@ -196,10 +190,14 @@ class StrongboxSessionInterface(SessionInterface):
         cookies.apply(self, app, response, outcome)
 
 
-def _exclusive_view(app: Flask, request: Request) -> bool:
-    """Whether the request's view is ``@strongbox.exclusive``."""
-    view = app.view_functions.get(request.endpoint or "")
-    return view is not None and bool(getattr(view, EXCLUSIVE_VIEW, False))
+def _view_is_exclusive(app: Flask) -> bool:
+    """Whether the view this request is for was marked ``@strongbox.exclusive``.
+    Asked as the session first loads (the lease is taken then), rather than
+    in a ``before_request`` hook that every request would pay for."""
+    ctx = _cv_request.get(None)
+    endpoint = ctx.request.endpoint if ctx is not None else None
+    view = app.view_functions.get(endpoint) if endpoint else None
+    return bool(getattr(view, EXCLUSIVE_MARK, False))
 
 
 def strongbox_of(app: Flask) -> StrongboxSessionInterface:

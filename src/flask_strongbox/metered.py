@@ -26,7 +26,7 @@ from .stores.base import Record, Store, StoreStats
 
 #: The store calls a meter hears of: the methods of the store protocol.
 Operation = Literal[
-    "get", "create", "replace", "touch", "delete", "sessions_of", "delete_user", "purge", "stats",
+    "get", "create", "replace", "touch", "delete", "sessions_of", "delete_user", "purge", "scan", "stats",
     "init_db", "close", "lock", "unlock",
 ]
 OPERATIONS: tuple[Operation, ...] = get_args(Operation)
@@ -120,6 +120,9 @@ class MeteredStore:
 
     def purge(self, now: float, limit: int = 500) -> int:
         return self._call("purge", self.store.purge, now, limit)
+
+    def scan(self, cursor: str, limit: int) -> tuple[list[Record], str]:
+        return self._call("scan", self.store.scan, cursor, limit)
 
     def stats(self, now: float) -> StoreStats:
         return self._call("stats", self.store.stats, now)

@@ -243,6 +243,24 @@ class Store(Protocol):
             Ended leases are removed too.
         """
 
+    def scan(self, cursor: str, limit: int) -> tuple[list[Record], str]:
+        """One batch of every record kept, live or not, for bulk work that
+        must see them all (``flask sessions keys``, ``copy``); never on the
+        request path. Start with ``cursor=""`` and pass each returned cursor
+        back until it is ``""`` again. A batch holds at most about ``limit``
+        records and may be empty before the end. Records kept throughout the
+        walk are seen at least once (on Redis, where ``SCAN`` can repeat a
+        key, possibly twice); records written or removed meanwhile may or may
+        not be. Unreadable records are passed over; leases are not records.
+        Callers filter with :meth:`Record.is_live`.
+
+        :param cursor: ``""``, or a cursor a previous call returned.
+        :param limit: the batch size asked for, at least 1.
+        :raises ValueError: for a cursor this store cannot read.
+
+        .. versionadded:: 0.2
+        """
+
     def stats(self, now: float) -> StoreStats:
         """How many records are live and how many are left for :meth:`purge`
         (leases are not counted)."""

@@ -5,6 +5,7 @@ Records vanish when the process ends and are not shared between processes.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from dataclasses import replace as _with
 from typing import Any
@@ -112,6 +113,14 @@ class MemoryStore:
             for key in ended:
                 del self._leases[key]
         return len(doomed)
+
+    def scan(self, cursor: str, limit: int) -> tuple[list[Record], str]:
+        """Records in key order, after the key ``cursor`` names."""
+        with self._lock:
+            keys = sorted(self._records)
+            batch = keys[bisect.bisect_right(keys, cursor):][:max(limit, 1)]
+            found = [self._records[key] for key in batch]
+        return found, batch[-1] if len(batch) == max(limit, 1) else ""
 
     def stats(self, now: float) -> StoreStats:
         with self._lock:

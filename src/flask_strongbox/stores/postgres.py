@@ -257,6 +257,14 @@ class PostgresStore:
             self._execute(LEASES.purge, (now, limit))
         return count
 
+    def scan(self, cursor: str, limit: int) -> tuple[list[Record], str]:
+        """Records in key order (the primary key's index), after the key
+        ``cursor`` names."""
+        limit = max(limit, 1)
+        _, rows = self._execute(
+            "SELECT {columns} FROM {t} WHERE key > %s ORDER BY key LIMIT %s", (cursor, limit))
+        return readable(rows), str(rows[-1][0]) if len(rows) == limit else ""
+
     def stats(self, now: float) -> StoreStats:
         _, rows = self._execute(
             "SELECT count(*) FILTER (WHERE expires > %s AND expires <> 'NaN'), count(*) FROM {t}",

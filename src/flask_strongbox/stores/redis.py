@@ -245,6 +245,18 @@ class RedisStore:
             self._clean_indexes(batch)
         return removed
 
+    def scan(self, cursor: str, limit: int) -> tuple[list[Record], str]:
+        """Records in ``SCAN`` order: the cursor names a node (one on a single
+        server; each primary of a Cluster, in turn) and the server's cursor
+        on it. A Cluster that reshards during the walk may hide records from
+        it; run again after resharding."""
+        node, position = _cursor(cursor)
+        keys, position, nodes = self._server.scan_node(self.prefix + "s:", node, position, limit)
+        records = self._decoded(keys)
+        if position == 0:
+            node, position = node + 1, 0
+        return records, "" if node >= nodes else f"{node}:{position}"
+
     def stats(self, now: float) -> StoreStats:
         live = expired = 0
         for batch in self._server.scan(self.prefix + "s:"):
@@ -282,6 +294,22 @@ class RedisStore:
         self._drop(user, stale)
         return found
 
+    def _decoded(self, keys: list[bytes]) -> list[Record]:
+        """The records under these raw keys, passing over what is gone or unreadable."""
+        if not keys:
+            return []
+        with self._guard() as client:
+            pipe = client.pipeline(transaction=False)
+            for raw in keys:
+                pipe.hgetall(raw)
+            rows = pipe.execute(raise_on_error=False)
+        found, cut = [], len(self.prefix) + 2
+        for raw, fields in zip(keys, rows, strict=True):
+            if isinstance(fields, dict) and fields:
+                with suppress(UnreadableRecord, UnicodeDecodeError):
+                    found.append(decode(raw[cut:].decode(), fields))
+        return found
+
     def _members(self, user: str) -> list[tuple[bytes, float]]:
         """The (key, version) members of the user's index; none if the index
         key holds another type (the next index write replaces it)."""
@@ -315,3 +343,13 @@ class RedisStore:
         if members:
             pairs = [x for member, score in members for x in (member, repr(score))]
             self._run("index_drop", self._index_key(user), *pairs)
+
+
+def _cursor(cursor: str) -> tuple[int, int]:
+    """``(node, position)`` from a cursor :meth:`RedisStore.scan` made."""
+    if not cursor:
+        return 0, 0
+    node, _, position = cursor.partition(":")
+    if not (node.isdigit() and position.isdigit()):
+        raise ValueError("not a cursor of RedisStore.scan: pass back what the previous call returned")
+    return int(node), int(position)

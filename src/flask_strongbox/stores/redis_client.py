@@ -78,7 +78,7 @@ class Server:
     def scan(self, prefix: str) -> Iterator[list[bytes]]:
         """Batches of the keys that start with ``prefix``; on Cluster, from
         every primary. This walks the whole key space (``SCAN``, never ``KEYS``)."""
-        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        pattern = _pattern(prefix)
         batch: list[bytes] = []
         with self.guard() as client:
             for raw in client.scan_iter(match=pattern, count=_BATCH):
@@ -88,6 +88,18 @@ class Server:
                     batch = []
         if batch:
             yield batch
+
+    def scan_node(self, prefix: str, node: int, position: int, count: int) -> tuple[list[bytes], int, int]:
+        """One ``SCAN`` step on the ``node``-th server (a Cluster's primaries,
+        sorted by name): the keys found, the server's next cursor (0 at that
+        node's end) and how many nodes there are."""
+        pattern = _pattern(prefix)
+        with self.guard() as client:
+            nodes = _nodes(client)
+            if node >= len(nodes):
+                return [], 0, len(nodes)
+            position, keys = nodes[node].scan(position, match=pattern, count=max(count, 1))
+        return list(keys), int(position), len(nodes)
 
     def hget_all(self, keys: list[bytes] | list[str], field: str) -> list[Any]:
         """``field`` of each hash: bytes, ``None`` where the key or field is
@@ -140,3 +152,17 @@ def secrets_of(client: Client) -> list[str]:
     kw = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
     password = kw.get("password") or getattr(client, "password", None)
     return [password] if isinstance(password, str) and password else []
+
+
+def _nodes(client: Client) -> list[Any]:
+    """The servers holding keys: the client itself, or a Cluster's primaries'
+    own clients in a fixed order."""
+    primaries = getattr(client, "get_primaries", None)
+    if primaries is None:
+        return [client]
+    return [node.redis_connection for node in sorted(primaries(), key=lambda n: n.name)]
+
+
+def _pattern(prefix: str) -> str:
+    """A ``MATCH`` pattern for the keys that start with ``prefix``."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"

@@ -259,6 +259,16 @@ class SQLiteStore:
         self._write(self._leases_sql.purge, (now, limit))
         return count
 
+    def scan(self, cursor: str, limit: int) -> tuple[list[Record], str]:
+        """Records in key order (the primary key's index), after the key
+        ``cursor`` names."""
+        limit = max(limit, 1)
+        _, rows = self._run(
+            f"SELECT {_COLUMNS} FROM {self.table} WHERE key > ? ORDER BY key LIMIT ?",  # noqa: S608
+            (cursor, limit),
+        )
+        return readable(rows), str(rows[-1][0]) if len(rows) == limit else ""
+
     def stats(self, now: float) -> StoreStats:
         # An expiry that is not a number counts as expired: purge removes it.
         _, rows = self._run(
