@@ -59,14 +59,14 @@ def apply(interface: SessionInterface, app: Flask, response: Response, outcome: 
     """Write the engine's answer onto the response: set the cookie (expiring
     with a permanent session), or clear it with the attributes it was set
     with (or the browser keeps it)."""
+    if outcome.cookie is None and not outcome.clear:
+        return  # the common read: nothing to send
     name = interface.get_cookie_name(app)
     if outcome.cookie is not None:
         expires = None if outcome.expires is None else datetime.fromtimestamp(outcome.expires, timezone.utc)
         response.set_cookie(name, outcome.cookie, expires=expires, **_options(interface, app))
-    elif outcome.clear:
-        response.delete_cookie(name, **_options(interface, app))
     else:
-        return
+        response.delete_cookie(name, **_options(interface, app))
     vary_on_cookie(response)
 
 

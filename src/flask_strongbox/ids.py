@@ -21,6 +21,8 @@ from .keys import Keyring, KeySet
 
 ID_BYTES = 32
 _PART = 43  # len(urlsafe_b64encode(32 bytes)) without padding
+#: Where the MAC starts in a cookie that :func:`unsign` accepted.
+MAC_AT = _PART + 1
 _COOKIE = re.compile(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}")
 
 
