@@ -44,7 +44,7 @@ class RedisStore:
         valkey-py equivalent, made with ``decode_responses=False``.
     :param prefix: put before every key, so several apps can share a server.
     :param cache: keep up to this many records in memory, invalidated by the
-        server (RESP3 client-side caching, :mod:`~flask_strongbox.stores.redis_cache`):
+        server (RESP3 client-side caching, see :doc:`stores`):
         a read of a session this process has seen costs no round trip. ``0``
         (the default): every read asks the server. One Redis (6 or later) or
         Valkey server only, not Cluster or Sentinel.
