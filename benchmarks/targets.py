@@ -133,7 +133,8 @@ def _made_of(r: dict[str, Any], rows: list[tuple[str, str, str, str]]) -> str:
 
 def _names_in(what: str) -> list[str]:
     names = []
-    for needle, name in (("SQLite", "sb-sqlite"), ("memory", "sb-memory"), ("signed cookie", "cookie")):
+    for needle, name in (("SQLite", "sb-sqlite"), ("memory", "sb-memory"), ("signed cookie", "cookie"),
+                         ("Strongbox Redis", "sb-redis"), ("Flask-Session Redis", "fs-redis")):
         if needle in what:
             names.append(name)
     return names
