@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 
 from flask import Request
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.sansio.http import parse_cookie
 
@@ -24,12 +24,14 @@ PIECES = st.sampled_from([
 ])
 
 
+@settings(deadline=None)  # a loaded machine is no reason to fail
 @given(st.lists(PIECES, max_size=14).map("".join))
 def test_only_the_session_cookie_is_read_as_werkzeug_reads_it(header: str) -> None:
     request = Request({"REQUEST_METHOD": "GET", "HTTP_COOKIE": header})
     assert session_cookies(request, "session") == parse_cookie(header).getlist("session")
 
 
+@settings(deadline=None)
 @given(st.sampled_from(["session", "__Host-sid", "a.b", "x*y"]), st.lists(PIECES, max_size=10).map("".join))
 def test_any_cookie_name_is_matched_literally(name: str, rest: str) -> None:
     header = f"{rest}; {name}=v1;{name}=v2"
@@ -41,6 +43,7 @@ def test_no_cookie_header_is_no_cookie() -> None:
     assert session_cookies(Request({"REQUEST_METHOD": "GET"}), "session") == []
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=200), st.binary(max_size=300))
 def test_primed_hmac_is_hmac_sha256(key: bytes, message: bytes) -> None:
     assert hmac_sha256(key, message) == hmac.digest(key, message, "sha256")
