@@ -11,23 +11,22 @@ round instead of by chance.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, current_app, jsonify, request, session
+from flask import Flask, current_app, jsonify, request
 from werkzeug.test import TestResponse
 
-from flask_strongbox import Strongbox
+from flask_strongbox import Strongbox, session
 from flask_strongbox.stores.base import Store
 from flask_strongbox.testing import Clock as Clock  # the suite's clock, imported from here too
 
 from .conftest import SECRET as SECRET  # imported from here too
+from .cookies import set_cookie as set_cookie  # imported from here too
 
 COOKIE = "session"
-SET_COOKIE = re.compile(r"^session=([^;]*);")
 #: Every session cookie a :class:`Browser` sent or received, so tests can
 #: check that none of them (nor the ids inside) reaches a log line.
 SEEN_COOKIES: set[str] = set()
@@ -58,7 +57,7 @@ def sync() -> None:
         point.wait()
 
 
-def make_app(store: Store, clock: Any = None, *, secret: str = SECRET, metrics: Any = None,
+def make_app(store: Store | None, clock: Any = None, *, secret: str = SECRET, metrics: Any = None,
              **config: Any) -> Flask:
     app = Flask(__name__)
     app.secret_key = secret
@@ -135,18 +134,6 @@ def extension(app: Flask) -> Strongbox:
     return box
 
 
-def set_cookie(response: TestResponse) -> str | None:
-    """The session cookie a response sets: its value, ``""`` if the response
-    clears it, ``None`` if it leaves it alone."""
-    found = None
-    for header in response.headers.getlist("Set-Cookie"):
-        match = SET_COOKIE.match(header)
-        if match:
-            cleared = not match.group(1) or "Max-Age=0" in header or "1970" in header
-            found = "" if cleared else match.group(1)
-    return found
-
-
 class Browser:
     """One test client that carries a given session cookie by hand, so several
     threads can each have their own client on one shared session."""
@@ -155,6 +142,11 @@ class Browser:
         self.client = app.test_client(use_cookies=False)
         self.cookie = cookie
         self.user_agent = user_agent
+
+    def get_json(self, path: str) -> Any:
+        """:meth:`get` ``path``; the JSON it answers."""
+        data: Any = self.get(path).json
+        return data
 
     def get(self, path: str, *, follow_cookie: bool = True) -> TestResponse:
         headers = {}
@@ -170,10 +162,11 @@ class Browser:
         return response
 
 
-def store_key(app: Flask, cookie: str) -> str:
+def store_key(app: Flask, cookie: str | None) -> str:
     """The store key (the handle) of the session a cookie names."""
     from flask_strongbox import ids
 
+    assert cookie, "no session cookie"
     keyring = app.session_interface.keyring(app)  # type: ignore[attr-defined]
     verified = ids.unsign(keyring, cookie)
     assert verified is not None, "not a cookie this app signed"

@@ -9,7 +9,6 @@ from a client without a cookie jar: a jar would overwrite the header.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,10 +24,10 @@ from flask_strongbox.testing import Clock
 
 from .conftest import OLD_SECRET as OLD_SECRET  # imported from here too
 from .conftest import SECRET as SECRET
+from .cookies import set_cookie as set_cookie  # imported from here too
 from .doubles import CountingStore
 
 COOKIE = "session"
-_SET_COOKIE = re.compile(r"^session=([^;]*);")
 
 
 @dataclass
@@ -166,14 +165,4 @@ def nested(depth: int, wrap: Callable[[Any], Any] = lambda inner: [inner]) -> An
     return value
 
 
-def set_cookie(response: TestResponse) -> str | None:
-    """The session cookie a response sets: its value, ``""`` if it clears
-    it, ``None`` if it leaves it alone."""
-    found = None
-    for header in response.headers.getlist("Set-Cookie"):
-        match = _SET_COOKIE.match(header)
-        if match:
-            cleared = not match.group(1) or "Max-Age=0" in header
-            found = "" if cleared else match.group(1)
-    return found
 

@@ -23,7 +23,7 @@ import redis
 from cachelib.file import FileSystemCache
 from cachelib.serializers import JSONSerializer
 from flask import Flask
-from flask_session import Session
+from flask_session import Session  # type: ignore[import-untyped]  # Flask-Session ships no py.typed
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_strongbox.migrate import FlaskSessionConfig, LegacyReader, open_reader
@@ -44,6 +44,7 @@ class Legacy:
     put: Callable[[str, bytes], None]  # plant a raw value under a full store key, live for LIFETIME
     expire: Callable[[str], float]  # make a sid's record expired; the "now" to read it at
     filters_prefix: bool = True  # whether the store can tell records of another prefix
+    url: str = ""  # the store's STRONGBOX_MIGRATE_STORE URL
 
     def log_in(self, name: str) -> str:
         """Log ``name`` in through the real app; return the cookie value."""
@@ -102,7 +103,8 @@ def redis_legacy(tmp_path: Path, **config: Any) -> Iterator[Legacy]:
         return time.time()
 
     try:
-        yield Legacy(app, reader, settings, FLASK_SESSION_DATA, msgspec.msgpack.encode, put, expire)
+        yield Legacy(app, reader, settings, FLASK_SESSION_DATA, msgspec.msgpack.encode, put, expire,
+                     url=redis_url())
     finally:
         reader.close()
         for key in client.scan_iter(match=f"{prefix}*", count=500):
@@ -128,7 +130,8 @@ def _sql_legacy(app_config: dict[str, Any], url: str, instance_path: str) -> Ite
         return time.time() + LIFETIME.total_seconds() + 1  # expiry is read against the clock given
 
     try:
-        yield Legacy(app, reader, settings, FLASK_SESSION_DATA, msgspec.msgpack.encode, put, expire)
+        yield Legacy(app, reader, settings, FLASK_SESSION_DATA, msgspec.msgpack.encode, put, expire,
+                     url=url if not url.startswith("sqlite") else f"sqlite:///{instance_path}/{url[10:]}")
     finally:
         reader.close()
         with app.app_context():
@@ -153,7 +156,7 @@ def filesystem_json_legacy(tmp_path: Path, **config: Any) -> Iterator[Legacy]:
     serializer: the one filesystem set-up whose records are not pickles."""
     directory = tmp_path / "cache"
     cache = FileSystemCache(str(directory), threshold=500)
-    cache.serializer = JSONSerializer()
+    cache.serializer = JSONSerializer()  # type: ignore[assignment]  # typed narrower than cachelib takes
     app = flask_session_app(JSON_DATA, SESSION_TYPE="cachelib", SESSION_CACHELIB=cache, **config)
     settings = FlaskSessionConfig.from_config(app.config)
     reader = open_reader(f"filesystem://{directory}", settings)
@@ -166,7 +169,7 @@ def filesystem_json_legacy(tmp_path: Path, **config: Any) -> Iterator[Legacy]:
         return time.time() + LIFETIME.total_seconds() + 2
 
     yield Legacy(app, reader, settings, JSON_DATA, lambda value: json.dumps(value).encode(), put, expire,
-                 filters_prefix=False)
+                 filters_prefix=False, url=f"filesystem://{directory}")
 
 
 BACKENDS = {

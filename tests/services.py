@@ -12,7 +12,6 @@ import atexit
 import http.client
 import importlib.util
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -34,6 +33,8 @@ from flask_strongbox.stores.base import Store
 from flask_strongbox.stores.memory import MemoryStore
 from flask_strongbox.stores.redis import RedisStore
 from flask_strongbox.stores.sqlite import SQLiteStore
+
+from .cookies import set_cookie
 
 
 def unavailable(reason: str) -> None:
@@ -352,9 +353,6 @@ class Reply:
     retry_after: str | None
 
 
-_SESSION_COOKIE = re.compile(r"^session=([^;]*);")
-
-
 def http_get(port: int, path: str, cookie: str | None = None, timeout: float = 15) -> Reply:
     """GET ``path`` from a server on 127.0.0.1, sending ``session=<cookie>``."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -362,12 +360,7 @@ def http_get(port: int, path: str, cookie: str | None = None, timeout: float = 1
         conn.request("GET", path, headers={"Cookie": f"session={cookie}"} if cookie else {})
         response = conn.getresponse()
         body = response.read().decode()
-        found = None
-        for header in response.headers.get_all("Set-Cookie") or ():
-            match = _SESSION_COOKIE.match(header)
-            if match:
-                cleared = not match.group(1) or "Max-Age=0" in header
-                found = "" if cleared else match.group(1)
+        found = set_cookie(response.headers.get_all("Set-Cookie") or ())
         return Reply(response.status, body, found, response.headers.get("Retry-After"))
     finally:
         conn.close()

@@ -14,10 +14,11 @@ from flask_strongbox import signals
 from flask_strongbox.stores.base import Store
 
 from .apps import Browser, Clock, make_app, no_ids_in_logs, set_cookie, store_key
+from .conftest import DEFAULTS
 
 pytestmark = pytest.mark.usefixtures(no_ids_in_logs.__name__)
 
-IDLE = 3600
+IDLE = DEFAULTS.idle_timeout.total_seconds()
 
 
 @pytest.fixture
@@ -83,6 +84,7 @@ def test_list_shows_the_handles_of_a_user(app: Flask, clock: Clock) -> None:
     ]
     assert "UTC" in lines[1]
     # A handle is what the operator needs; the cookie never appears.
+    assert first.cookie and second.cookie
     assert first.cookie not in result.output and second.cookie not in result.output
 
 
@@ -130,6 +132,7 @@ def test_revoke_refuses_a_malformed_handle(app: Flask, bad: str) -> None:
 
 def test_revoke_refuses_a_cookie_given_as_a_handle(app: Flask) -> None:
     alice = login(app, "alice")
+    assert alice.cookie
     result = run(app, "revoke", alice.cookie)
     assert result.exit_code != 0
     assert alice.get("/incr").status_code == 200
@@ -188,7 +191,7 @@ def test_init_db_prepares_the_store(app: Flask, store: Store) -> None:
 
 def test_init_db_creates_the_sqlite_file(tmp_path: Path) -> None:
     path = tmp_path / "fresh.sqlite3"
-    app = make_app(None, STRONGBOX_STORE=f"sqlite:///{path}")  # type: ignore[arg-type]
+    app = make_app(None, STRONGBOX_STORE=f"sqlite:///{path}")
     result = run(app, "init-db")
     assert result.exit_code == 0, result.output
     assert "sqlite store ready" in result.output
@@ -201,7 +204,7 @@ def test_init_db_creates_the_sqlite_file(tmp_path: Path) -> None:
 ])
 def test_an_unavailable_store_fails_every_command_clearly(tmp_path: Path, command: list[str]) -> None:
     missing = tmp_path / "no-such-folder" / "sessions.sqlite3"
-    app = make_app(None, STRONGBOX_STORE=f"sqlite:///{missing}")  # type: ignore[arg-type]
+    app = make_app(None, STRONGBOX_STORE=f"sqlite:///{missing}")
     result = run(app, *command)
     assert result.exit_code == 1, result.output
     assert "Error: sqlite store unavailable" in result.output

@@ -23,11 +23,12 @@ from flask_strongbox.stores.base import Store
 from flask_strongbox.stores.redis import RedisStore
 
 from .apps import Browser, Clock, make_app, no_ids_in_logs, store_key
+from .conftest import DEFAULTS
 from .services import RedisServer
 
 pytestmark = pytest.mark.usefixtures(no_ids_in_logs.__name__)
 
-IDLE = 3600
+IDLE = DEFAULTS.idle_timeout.total_seconds()
 #: Every command, with arguments that make it do its work.
 COMMANDS = [
     ["stats"], ["list", "--user", "alice"], ["revoke", "0" * 64], ["revoke-user", "alice"],
@@ -143,7 +144,7 @@ def test_purge_progress_on_a_terminal_is_a_bar_redrawn_in_place(tmp_path: Path, 
     """``flask sessions purge`` in a real pseudo-terminal: one line, redrawn."""
     path = tmp_path / "sessions.sqlite3"
     clock.advance(-2 * IDLE)  # sessions that ended an hour ago by the real clock
-    app = make_app(None, clock, STRONGBOX_STORE=f"sqlite:///{path}")  # type: ignore[arg-type]
+    app = make_app(None, clock, STRONGBOX_STORE=f"sqlite:///{path}")
     for i in range(5):
         login(app, f"user{i}")
     (tmp_path / "ttyapp.py").write_text(
@@ -204,7 +205,7 @@ def test_a_missing_secret_key_is_one_line_naming_it(store: Store, command: list[
 @pytest.mark.parametrize("command", [["list", "--user", "alice"], ["revoke-user", "alice"]],
                          ids=lambda c: c[0])
 def test_a_weak_secret_key_in_production_is_one_line_naming_it(tmp_path: Path, command: list[str]) -> None:
-    app = make_app(None, secret="hello", TESTING=False,  # type: ignore[arg-type]
+    app = make_app(None, secret="hello", TESTING=False,
                    STRONGBOX_STORE=f"sqlite:///{tmp_path / 's.sqlite3'}")
     line = one_line_failure(run(app, *command))
     assert "SECRET_KEY" in line
@@ -225,9 +226,9 @@ def test_revoking_by_handle_needs_no_key_and_says_it_revoked(tmp_path: Path) -> 
     """A handle names the record itself: it is revoked even when the app's
     key is refused, and the command says so rather than failing after."""
     url = f"sqlite:///{tmp_path / 's.sqlite3'}"
-    alice = login(make_app(None, STRONGBOX_STORE=url), "alice")  # type: ignore[arg-type]
+    alice = login(make_app(None, STRONGBOX_STORE=url), "alice")
     assert alice.cookie
-    handle = store_key(make_app(None, STRONGBOX_STORE=url), alice.cookie)  # type: ignore[arg-type]
-    weak = make_app(None, secret="hello", TESTING=False, STRONGBOX_STORE=url)  # type: ignore[arg-type]
+    handle = store_key(make_app(None, STRONGBOX_STORE=url), alice.cookie)
+    weak = make_app(None, secret="hello", TESTING=False, STRONGBOX_STORE=url)
     assert json_of(run(weak, "revoke", handle, "--json")) == {"revoked": 1}
     assert alice.get("/incr").status_code == 401

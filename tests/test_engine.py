@@ -30,7 +30,7 @@ def state(**flags: bool) -> Loaded:
 
 def change(**facts: bool) -> Change:
     base = {"empty": False, "written": False, "content_changed": False, "identity_changed": False,
-            "regenerate": False, "under_fallback": False}
+            "regenerate": False, "under_fallback": False, "reseal_due": False}
     return Change(**{**base, **facts})
 
 
@@ -54,6 +54,12 @@ def change(**facts: bool) -> Change:
     (state(), change(written=True, regenerate=True), Action.ROTATE),
     (state(), change(under_fallback=True), Action.TOUCH),  # a read under a fallback key slides
     (state(), change(written=True, content_changed=True, under_fallback=True), Action.ROTATE),
+    # a record under a fallback key, or in the 0.1 envelope, due a touch: rewritten under the current key
+    (state(stale=True), change(under_fallback=True, reseal_due=True), Action.ROTATE),
+    (state(stale=True), change(reseal_due=True), Action.UPDATE),  # same id, new envelope
+    (state(stale=True), change(), Action.TOUCH),  # not due yet: nothing written
+    (state(stale=True), change(empty=True, reseal_due=True), Action.DELETE),  # emptied: gone, not moved
+    (state(stale=True), change(identity_changed=True, reseal_due=True), Action.ROTATE),  # a login
 ])
 def test_the_save_decision(loaded: Loaded | None, did: Change, action: Action) -> None:
     assert decide(loaded, did) is action

@@ -20,6 +20,7 @@ import pytest
 from flask_strongbox import ids
 from flask_strongbox.keys import Keyring, KeySet
 
+from .conftest import DEFAULTS
 from .hostile import OLD_SECRET, SECRET, Target, make_target, set_cookie
 from .log_guard import no_secrets_in_logs, secret_shaped
 from .services import STORES, make_store
@@ -46,6 +47,7 @@ def _random_cookie() -> str:
 # -- floods ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_anonymous_requests_create_no_records_and_no_cookies(flooded: tuple[Target, int]) -> None:
     """Views that look at the session ("user" in session, or all of it) for
     visitors without a cookie never touch the store."""
@@ -58,6 +60,7 @@ def test_anonymous_requests_create_no_records_and_no_cookies(flooded: tuple[Targ
     assert target.spy.calls == {}
 
 
+@pytest.mark.slow
 def test_well_formed_unsigned_ids_create_no_records_and_no_store_queries(
     flooded: tuple[Target, int],
 ) -> None:
@@ -69,6 +72,7 @@ def test_well_formed_unsigned_ids_create_no_records_and_no_store_queries(
     assert target.spy.calls == {}
 
 
+@pytest.mark.slow
 def test_validly_signed_unknown_ids_create_no_records(flooded: tuple[Target, int]) -> None:
     """Ids the server signed but has no record for (expired, revoked, or
     signed with a leaked key) are looked up once each and never created."""
@@ -96,6 +100,7 @@ def target(tmp_path: Path) -> Iterator[Target]:
         yield make_target(store)
 
 
+@pytest.mark.slow
 def test_flood_of_invalid_cookies_is_one_log_line_per_interval(
     target: Target, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -109,6 +114,7 @@ def test_flood_of_invalid_cookies_is_one_log_line_per_interval(
     assert _strongbox_lines(caplog)[1:] == ["rejected 3000 session cookie(s) or record(s) (bad cookie: 3000)"]
 
 
+@pytest.mark.slow
 def test_steady_flood_of_mixed_rejections_stays_a_trickle(
     target: Target, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -168,7 +174,7 @@ def test_no_log_line_holds_an_id_cookie_store_key_key_or_session_data(
         assert target.box.revoke_user("bob-9c1d-admin") == 1
     target.app.config.update(SECRET_KEY=OLD_SECRET, SECRET_KEY_FALLBACKS=[SECRET])
     alice = remember(set_cookie(target.send("/write", f"session={alice}")))
-    target.clock.advance(2 * 3600)  # everything idle-expires ...
+    target.clock.advance(2 * DEFAULTS.idle_timeout)  # everything idle-expires ...
     remember(target.login("dave-41aa"))  # ... and this write starts a purge of it
     target.app.session_interface.purger.wait(10)  # type: ignore[attr-defined]
     target.send("/logout", f"session={seen_cookies[-1]}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from flask import Flask
 
 from flask_strongbox import Health, Strongbox
@@ -59,6 +60,7 @@ def test_a_killed_server_is_not_ok_and_nothing_is_raised() -> None:
     assert elapsed < 3  # about the timeout, never a hang
 
 
+@pytest.mark.slow
 def test_a_hung_server_is_not_ok_within_about_the_timeout() -> None:
     """A server that takes the connection but holds every command
     (``CLIENT PAUSE``) is given ``STRONGBOX_STORE_TIMEOUT``, then reported."""

@@ -104,7 +104,8 @@ def test_session_made_under_a_fallback_still_loads(rotated: tuple[Target, str]) 
 
 def test_a_read_leaves_a_fallback_session_where_it_is(rotated: tuple[Target, str]) -> None:
     """Reading a session sealed under a fallback key writes nothing and sets
-    no cookie: only a write moves it to the new key."""
+    no cookie while no touch is due: a write moves it to the new key, and so
+    does a read that slides its expiry (``test_rotation.py``)."""
     target, old_cookie = rotated
     target.spy.calls.clear()
     response = target.send("/read", f"session={old_cookie}")
@@ -271,7 +272,7 @@ def test_weak_secret_key_is_refused_before_anything_is_stored() -> None:
     app.config["PROPAGATE_EXCEPTIONS"] = False
     response = app.test_client().get("/login")
     assert response.status_code == 500
-    assert set_cookie(response) is None  # type: ignore[arg-type]
+    assert set_cookie(response) is None
     store = app.extensions["strongbox"].store
     assert store.stats(0).live == 0
 

@@ -580,7 +580,7 @@ def model_value(base: Any, ours: Any, theirs: Any, blind: bool) -> Any:
     rule = RULES.get(frozenset({ours_change, theirs_change}))
     old = [] if base is ABSENT or not isinstance(base, list) else base
 
-    def added(side: Any, how: str) -> list[Any]:
+    def added(side: list[Any], how: str) -> list[Any]:
         if how == "appended":
             return side[len(old):]
         return side if how == "refilled" else []
@@ -607,7 +607,7 @@ def model_value(base: Any, ours: Any, theirs: Any, blind: bool) -> Any:
 
 KEYS = ("_flashes", "cart", "n", "_permanent")
 FIELDS = ("a", "b")
-VALUES = (
+VALUES: tuple[Any, ...] = (
     0, 1, 1.0, -0.0, True, False, None, "x", "", b"x", ("x",), (1, 1.0), Markup("x"), UUID(int=1),
     datetime(2030, 1, 1, tzinfo=timezone.utc), {"a": 1}, [("message", "m0")], [],
 )
@@ -718,6 +718,7 @@ def dicts_along(data: Any, path: tuple[str, ...]) -> bool:
     return all(isinstance(at(data, path[:depth]), dict) for depth in range(len(path)))
 
 
+@pytest.mark.slow
 @_PROPERTIES
 @given(overlapping_requests() | overlapping_requests(list_operation))
 def test_generated_merges_agree_with_the_model_and_keep_every_lone_change(requests: tuple[Any, ...]) -> None:
@@ -748,7 +749,9 @@ def test_generated_merges_agree_with_the_model_and_keep_every_lone_change(reques
 
 M0, M1, M2 = ("message", "m0"), ("message", "m1"), ("info", "m2")
 #: Small values of every kind the rules tell apart, as base, ours or theirs.
-UNIVERSE = (ABSENT, 1, True, {}, {"a": 1}, {"a": 2}, {"b": 1}, {"a": [M0]}, [], [M0], [M0, M1], [M1], [M2])
+UNIVERSE: tuple[Any, ...] = (
+    ABSENT, 1, True, {}, {"a": 1}, {"a": 2}, {"b": 1}, {"a": [M0]}, [], [M0], [M0, M1], [M1], [M2],
+)
 
 
 def test_every_small_case_of_one_key_agrees_with_the_model() -> None:
@@ -756,7 +759,7 @@ def test_every_small_case_of_one_key_agrees_with_the_model() -> None:
     universe above, read or written blind: the rule table, exhaustively."""
     sessions = [{} if value is ABSENT else {"k": value} for value in UNIVERSE]
     for base, ours, theirs in itertools.product(map(loaded, sessions), sessions, map(loaded, sessions)):
-        for reads in (None, frozenset()):
+        for reads in (None, frozenset[str]()):
             expected = outcome(model, base, ours, theirs, reads)
             assert outcome(merge, base, ours, theirs, reads) == expected, (base, ours, theirs, reads)
 

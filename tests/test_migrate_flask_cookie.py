@@ -147,5 +147,5 @@ def test_no_cookie_makes_the_reader_raise(cookie: str) -> None:
 def test_loaded_data_stays_out_of_repr() -> None:
     app = cookie_app()
     result = FlaskCookieReader.from_config(app.config).load(log_in(app, "secretive"), time.time())
-    assert "secretive" not in repr(result)
+    assert result is not None and "secretive" not in repr(result)
     assert datetime.fromtimestamp(result.expires or 0, timezone.utc) > datetime.now(timezone.utc)

@@ -117,7 +117,7 @@ def test_every_record_of_the_filesystem_backend_is_a_refused_pickle(
 def test_md5_file_names_of_older_cachelib_are_told_from_its_counter(tmp_path: Path) -> None:
     directory = tmp_path / "cache"
     cache = FileSystemCache(str(directory), hash_method=hashlib.md5)
-    cache.serializer = JSONSerializer()
+    cache.serializer = JSONSerializer()  # type: ignore[assignment]  # typed narrower than cachelib takes
     app = flask_session_app(JSON_DATA, SESSION_TYPE="cachelib", SESSION_CACHELIB=cache)
     client = app.test_client()
     client.get("/login/ada")

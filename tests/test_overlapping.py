@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 import pytest
-from flask import Flask, flash, get_flashed_messages, jsonify, session
+from flask import Flask, flash, get_flashed_messages, jsonify
 
-from flask_strongbox import SaveConflict, SessionBusy, Strongbox, signals
+from flask_strongbox import SaveConflict, SessionBusy, Strongbox, session, signals
 from flask_strongbox.stores.base import Store
 
 from .apps import SECRET, Browser, Clock, race, set_cookie, store_key
@@ -177,7 +177,7 @@ def test_two_increments_of_one_counter_still_conflict_and_nothing_answered_200_i
         answered += statuses.count(200)
         for refused in (r for r in (first, second) if r.status_code == 503):
             assert refused.headers.getlist("Retry-After") and set_cookie(refused) is None
-    assert Browser(app, cookie).get("/whoami").json["n"] == answered
+    assert Browser(app, cookie).get_json("/whoami")["n"] == answered
     assert conflicts, "a read-modify-write race conflicts"
     assert {c["endpoint"] for c in conflicts} == {"incr"} and {c["reason"] for c in conflicts} == {
         "session['n']"}
@@ -193,8 +193,8 @@ def test_two_tabs_logging_in_at_once_each_get_a_session_of_their_own(app: Flask)
         assert (first.status_code, second.status_code) == (200, 200), f"round {i}"
         mine, theirs = set_cookie(first), set_cookie(second)
         assert mine and theirs and mine != theirs
-        assert Browser(app, mine).get("/whoami").json["user"] == f"alice{i}"
-        assert Browser(app, theirs).get("/whoami").json["user"] == f"bob{i}"
+        assert Browser(app, mine).get_json("/whoami")["user"] == f"alice{i}"
+        assert Browser(app, theirs).get_json("/whoami")["user"] == f"bob{i}"
 
 
 def test_a_login_from_an_id_rotated_away_moments_ago_is_its_own(app: Flask) -> None:
@@ -202,8 +202,8 @@ def test_a_login_from_an_id_rotated_away_moments_ago_is_its_own(app: Flask) -> N
     first = Browser(app, old).get("/login/alice")
     late = Browser(app, old).get("/login/bob")  # sent with the old cookie, arrives after
     assert late.status_code == 200
-    assert Browser(app, set_cookie(first)).get("/whoami").json["user"] == "alice"
-    assert Browser(app, set_cookie(late)).get("/whoami").json["user"] == "bob"
+    assert Browser(app, set_cookie(first)).get_json("/whoami")["user"] == "alice"
+    assert Browser(app, set_cookie(late)).get_json("/whoami")["user"] == "bob"
 
 
 def test_a_write_from_an_id_rotated_away_is_refused_never_dropped(app: Flask) -> None:
@@ -227,7 +227,7 @@ def test_exclusive_increments_all_succeed_with_no_conflict(store: Store, clock: 
     results = race(*(lambda: Browser(app, cookie).get("/incr-exclusive") for _ in range(8)))
     assert [r.status_code for r in results] == [200] * 8
     assert sorted(int(r.get_data(as_text=True)) for r in results) == list(range(1, 9))
-    assert Browser(app, cookie).get("/whoami").json["n"] == 8
+    assert Browser(app, cookie).get_json("/whoami")["n"] == 8
 
 
 def test_exclusive_waits_for_the_holder_and_other_sessions_never_wait(store: Store, clock: Clock) -> None:
@@ -261,7 +261,7 @@ def test_exclusive_gives_up_with_a_503_after_the_wait(store: Store, clock: Clock
     assert store.lock(key, "a-crashed-holder-token", clock() + 10, clock())  # held, never released
     response = Browser(app, cookie).get("/incr-exclusive")
     assert response.status_code == 503 and response.headers.getlist("Retry-After") == ["3"]
-    assert Browser(app, cookie).get("/whoami").json["n"] is None  # nothing was saved
+    assert Browser(app, cookie).get_json("/whoami")["n"] is None  # nothing was saved
 
 
 def test_a_crashed_holders_lease_ends_by_itself(store: Store, clock: Clock) -> None:
@@ -275,8 +275,10 @@ def test_a_crashed_holders_lease_ends_by_itself(store: Store, clock: Clock) -> N
 def test_an_exclusive_request_that_fails_gives_its_lease_back(store: Store, clock: Clock) -> None:
     app = make_app(store, clock, PROPAGATE_EXCEPTIONS=True)
 
+    box: Strongbox = app.extensions["box"]
+
     @app.route("/boom")
-    @app.extensions["box"].exclusive
+    @box.exclusive
     def boom() -> str:
         session.get("user")
         raise RuntimeError("the view failed")
@@ -296,7 +298,7 @@ def test_exclusive_as_before_request_and_for_every_request(store: Store, clock: 
         cookie = logged_in(app)
         results = race(*(lambda: Browser(app, cookie).get("/incr") for _ in range(6)))
         assert [r.status_code for r in results] == [200] * 6, config
-        assert Browser(app, cookie).get("/whoami").json["n"] == 6
+        assert Browser(app, cookie).get_json("/whoami")["n"] == 6
 
 
 def test_session_busy_and_save_conflict_are_both_store_unavailable_503s() -> None:

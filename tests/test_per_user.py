@@ -25,10 +25,11 @@ from .apps import (
     set_cookie,
     store_key,
 )
+from .conftest import DEFAULTS
 
 pytestmark = pytest.mark.usefixtures(no_ids_in_logs.__name__)
 
-IDLE = 3600  # the default STRONGBOX_IDLE_TIMEOUT
+IDLE = DEFAULTS.idle_timeout.total_seconds()
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from flask_strongbox.errors import StoreUnavailable
 from flask_strongbox.stores.base import StoreStats
-from flask_strongbox.stores.postgres import SCHEMA_VERSION, PostgresStore
+from flask_strongbox.stores.postgres import PostgresStore
+from flask_strongbox.stores.postgres_schema import SCHEMA_VERSION
 
 from . import services
 from .test_store_contract import NOW, make_record

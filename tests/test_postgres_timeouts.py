@@ -309,6 +309,7 @@ def test_a_call_the_stopped_server_never_answers_drops_its_connection(
         store.close()
 
 
+@pytest.mark.slow
 def test_the_watchdog_ends_a_blocked_read_and_costs_little() -> None:
     """A read that would block for ever returns end-of-file once its deadline
     passes; a watched call that finishes in time is left alone."""

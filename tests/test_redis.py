@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +24,7 @@ from flask_strongbox.stores.base import StoreStats
 from flask_strongbox.stores.memory import MemoryStore
 from flask_strongbox.stores.redis import RedisStore
 
+from .conftest import DEFAULTS
 from .services import RedisServer, free_port, redis_cluster, redis_store
 from .test_store_contract import NOW, StoreContract, make_record
 
@@ -101,6 +103,7 @@ def test_cluster_spreads_records_over_every_node_and_agrees_with_memory(
     assert store.stats(now + 400) == model.stats(now + 400)
 
 
+@pytest.mark.slow
 def test_a_crashed_cluster_node_is_unavailable_then_recovers(tmp_path: Path) -> None:
     """Keys on a killed node raise StoreUnavailable; once the node is back the
     same store object works again."""
@@ -394,6 +397,12 @@ def test_from_url_rejects_what_it_cannot_serve(url: str) -> None:
         RedisStore.from_url(url)
 
 
+def test_from_url_rejects_an_option_it_does_not_take() -> None:
+    """It takes ``**options`` as the Store protocol says, but only uses its own."""
+    with pytest.raises(ValueError, match="no option 'table'"):
+        RedisStore.from_url("redis://127.0.0.1:6379", table="sessions")
+
+
 def test_repr_names_the_server_but_never_the_password() -> None:
     store = RedisStore.from_url("rediss://user:s3cretpw@cache.example:6380/2?password=s3cretpw")
     assert repr(store) == "<RedisStore rediss://cache.example:6380/2 prefix='strongbox:'>"
@@ -423,10 +432,11 @@ def test_a_clock_jump_never_crashes_and_expiry_follows_the_clock() -> None:
         clock = Clock()
         client = make_app(store, clock).test_client()
         assert client.post("/put", json={"user": "alice", "n": 1}).status_code == 200
-        clock.advance(-3600)
+        hour, idle = timedelta(hours=1), DEFAULTS.idle_timeout
+        clock.advance(-hour)
         assert client.get("/get/n").json == {"value": "1"}
         assert client.post("/put", json={"n": 2}).status_code == 200
-        clock.advance(3600 + 3601)  # past the one-hour idle timeout of the last write
+        clock.advance(hour + idle + timedelta(seconds=1))  # past the idle timeout of the last write
         assert client.get("/get/n").json == {"value": "None"}
         assert client.post("/put", json={"n": 3}).status_code == 200
         assert client.get("/get/n").json == {"value": "3"}

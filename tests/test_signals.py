@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from flask_strongbox import signals
 from flask_strongbox.stores.base import Store
 
 from .apps import Browser, Clock, extension, make_app, no_ids_in_logs, set_cookie, store_key
+from .conftest import DEFAULTS
 
 pytestmark = pytest.mark.usefixtures(no_ids_in_logs.__name__)
 
@@ -124,7 +126,7 @@ def test_expired_when_a_valid_cookie_names_an_expired_record(app: Flask, recorde
     browser.get("/login/alice")
     handle = store_key(app, browser.cookie)
     recorder.clear()
-    clock.advance(3600 + 1)  # past the idle timeout
+    clock.advance(DEFAULTS.idle_timeout + timedelta(seconds=1))  # past the idle timeout
     response = browser.get("/incr")
     assert response.status_code == 401 and set_cookie(response) == ""
     assert len(recorder.events) == 1
@@ -147,6 +149,7 @@ def test_expired_says_rotated_away_for_an_id_replaced_by_regenerate(app: Flask, 
 def test_rejected_for_a_forged_cookie_without_a_handle(app: Flask, recorder: Recorder) -> None:
     browser = Browser(app)
     browser.get("/login/alice")
+    assert browser.cookie
     sid, _, mac = browser.cookie.partition(".")
     forged = f"{sid}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
     recorder.clear()
@@ -192,6 +195,7 @@ def test_log_lines_carry_no_cookie_or_id(app: Flask, clock: Clock, caplog: pytes
     then checks every line. The lines must still say what happened."""
     browser = Browser(app)
     browser.get("/login/alice")
+    assert browser.cookie
     sid, _, mac = browser.cookie.partition(".")
     Browser(app, f"{sid}.{mac[::-1]}").get("/dump")
     key = store_key(app, browser.cookie)
@@ -220,4 +224,5 @@ def test_lifecycle_log_lines_name_sessions_by_fingerprint_only(
     assert ("INFO", f"session {fingerprint} revoked (revoked)") in lines
     assert any(level == "DEBUG" and message.startswith("session ") and " created " in message
                for level, message in lines)
-    assert all(handle not in message and browser.cookie not in message for _, message in lines)
+    cookie = browser.cookie
+    assert cookie and all(handle not in message and cookie not in message for _, message in lines)

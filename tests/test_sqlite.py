@@ -21,7 +21,7 @@ from flask import Flask, session
 from flask_strongbox import SQLiteStore, StoreUnavailable, Strongbox
 from flask_strongbox.testing import Clock
 
-from .conftest import SECRET
+from .conftest import DEFAULTS, SECRET
 from .test_store_contract import NOW, make_record
 from .tutorial import make_app
 
@@ -149,7 +149,7 @@ def test_a_file_deleted_while_serving_is_a_503_and_is_never_recreated(
         leftover.unlink()
     response = client.post("/login", data={"nm": "bob"})
     assert response.status_code == 503
-    assert response.headers.getlist("Retry-After") == ["2"]
+    assert response.headers.getlist("Retry-After") == [str(DEFAULTS.retry_after)]
     assert "Set-Cookie" not in response.headers
     with pytest.raises(StoreUnavailable, match=r"sessions\.sqlite3.*deleted"):
         store.create(make_record())

@@ -90,4 +90,4 @@ def test_redis_store_from_url_without_redis_py_says_what_to_install(
         assert store.create(record) and store.get(record.key, NOW) == record
     finally:
         store.delete(record.key)
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]  # valkey-py leaves close() unannotated

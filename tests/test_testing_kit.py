@@ -158,6 +158,28 @@ def test_reading_changes_nothing_and_tells_no_receiver() -> None:
     assert client.get("/whoami").text == "None"
 
 
+def test_reading_leaves_the_app_s_metrics_as_they_were() -> None:
+    prometheus_client = pytest.importorskip("prometheus_client")
+    registry = prometheus_client.CollectorRegistry()
+    clock = Clock()
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=SECRET, TESTING=True)
+    Strongbox(app, store=MemoryStore(), clock=clock, metrics=registry)
+    app.add_url_rule("/login/<user>", view_func=lambda user: session.update(user=user) or "ok")
+    client = app.test_client()
+    client.get("/login/alice")
+
+    def samples() -> list[tuple[str, object]]:
+        return sorted((s.name + repr(s.labels), s.value) for m in registry.collect() for s in m.samples
+                      if not s.name.endswith("_created"))
+
+    before = samples()
+    assert session_of(client) == {"user": "alice"}
+    clock.advance(DEFAULTS.idle_timeout)
+    assert session_of(client) == {}
+    assert samples() == before
+
+
 def test_the_cookie_read_is_the_one_a_request_to_the_path_would_carry() -> None:
     app = make_app(MemoryStore(), Clock(), SESSION_COOKIE_PATH="/shop")
     app.add_url_rule("/shop/login/<user>", view_func=app.view_functions["login"], methods=["POST"])

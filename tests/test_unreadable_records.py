@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -338,8 +338,11 @@ def test_redis_key_of_another_type(rd: tuple[RedisStore, redis.Redis], kind: str
     store.create(good)
     key = hash_key(store, bad)
     client.delete(key)
-    {"string": lambda: client.set(key, "x"), "list": lambda: client.rpush(key, "x"),
-     "set": lambda: client.sadd(key, "x")}[kind]()
+    writes: dict[str, Callable[[], object]] = {
+        "string": lambda: client.set(key, "x"), "list": lambda: client.rpush(key, "x"),
+        "set": lambda: client.sadd(key, "x"),
+    }
+    writes[kind]()
     with pytest.raises(UnreadableRecord, match="another type than a hash"):
         store.get(bad.key, NOW)
     assert not store.create(bad)

@@ -17,7 +17,7 @@ def create_app() -> Flask:
     named = ("STRONGBOX_KEY_PREFIX", "STRONGBOX_TABLE")
     extra = {name: os.environ[name] for name in named if name in os.environ}
     return make_app(
-        None,  # type: ignore[arg-type] - the store comes from STRONGBOX_STORE
+        None,  # the store comes from STRONGBOX_STORE
         secret=os.environ["SECRET_KEY"],
         STRONGBOX_STORE=os.environ["STRONGBOX_STORE"],
         STRONGBOX_EXCLUSIVE=os.environ.get("STRONGBOX_EXCLUSIVE") == "1",

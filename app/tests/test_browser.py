@@ -11,11 +11,12 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-from strongbox_app import create_app
+from playwright.sync_api import Browser, BrowserContext, Cookie, Page, ViewportSize, expect, sync_playwright
+from strongbox_app import DEFAULTS, create_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_strongbox.testing import Clock
@@ -27,7 +28,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 #: (``STRONGBOX_SCREENSHOTS=1 ./dev test -m browser``); otherwise they go to a
 #: temporary folder, so a test run leaves the work tree as it found it.
 README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-VIEWPORT = {"width": 1000, "height": 700}
+VIEWPORT: ViewportSize = {"width": 1000, "height": 700}
 DESKTOP_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 )
@@ -111,9 +112,9 @@ def log_in(page: Page, server: LiveServer, name: str) -> None:
     expect(page).to_have_url(server.url + "/user")
 
 
-def session_cookie(context: BrowserContext, server: LiveServer) -> dict[str, object]:
+def session_cookie(context: BrowserContext, server: LiveServer) -> Cookie:
     [cookie] = [c for c in context.cookies() if c["name"] == server.cookie_name]
-    return dict(cookie)
+    return cookie
 
 
 def test_log_in_reload_log_out_and_screenshots(
@@ -164,10 +165,11 @@ def test_idle_session_expires_after_five_minutes(
 ) -> None:
     page = new_context().new_page()
     log_in(page, live_server, "Grace Hopper")
-    live_server.clock.advance(4 * 60)
+    lifetime: timedelta = DEFAULTS["PERMANENT_SESSION_LIFETIME"]  # five minutes
+    live_server.clock.advance(lifetime - timedelta(minutes=1))
     page.reload()
     expect(page.get_by_role("heading", name="Grace Hopper")).to_be_visible()
-    live_server.clock.advance(5 * 60 + 1)
+    live_server.clock.advance(lifetime + timedelta(seconds=1))
     page.reload()
     expect(page).to_have_url(live_server.url + "/login?notice=expired")
     expect(page.get_by_role("status")).to_have_text("Your session expired, please log in again")
@@ -178,13 +180,13 @@ def test_edited_cookie_does_not_log_in_as_someone_else(
 ) -> None:
     alice = new_context()
     log_in(alice.new_page(), live_server, "alice")
-    alice_value = str(session_cookie(alice, live_server)["value"])
+    alice_value = session_cookie(alice, live_server)["value"]
 
     mallory = new_context()
     page = mallory.new_page()
     log_in(page, live_server, "mallory")
     cookie = session_cookie(mallory, live_server)
-    value = str(cookie["value"])
+    value = cookie["value"]
     half = len(value) // 2
     forgeries = [
         value[:-1] + ("A" if value[-1] != "A" else "B"),
@@ -196,7 +198,8 @@ def test_edited_cookie_does_not_log_in_as_someone_else(
     ]
     for forged in forgeries:
         mallory.clear_cookies()
-        mallory.add_cookies([{**cookie, "value": forged}])  # type: ignore[list-item]
+        mallory.add_cookies([{"name": cookie["name"], "value": forged, "domain": cookie["domain"],
+                              "path": cookie["path"], "httpOnly": cookie["httpOnly"]}])
         page.goto(live_server.url + "/user")
         expect(page).to_have_url(live_server.url + "/login")
         expect(page.get_by_text("alice")).to_have_count(0)

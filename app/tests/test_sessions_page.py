@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
+from strongbox_app import DEFAULTS
 from werkzeug.test import TestResponse
 
 from flask_strongbox.testing import Clock
 
 Login = Callable[[FlaskClient, str], TestResponse]
 Handles = Callable[[FlaskClient], list[str]]
+
+#: The app's session lifetime (five minutes), by its name in the app's defaults.
+LIFETIME: timedelta = DEFAULTS["PERMANENT_SESSION_LIFETIME"]
+SECOND = timedelta(seconds=1)
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 IPHONE = (
@@ -136,7 +142,7 @@ def test_sign_out_all_others_keeps_the_current_session(app: Flask, login: Login,
 
 def test_session_expires_after_five_idle_minutes(client: FlaskClient, login: Login, clock: Clock) -> None:
     login(client, "Alice")
-    clock.advance(5 * 60 + 1)
+    clock.advance(LIFETIME + SECOND)
     response = client.get("/user")
     assert response.status_code == 302
     assert response.headers["Location"] == "/login?notice=expired"
@@ -148,7 +154,7 @@ def test_login_page_itself_reports_an_expired_session(
     client: FlaskClient, login: Login, clock: Clock
 ) -> None:
     login(client, "Alice")
-    clock.advance(5 * 60 + 1)
+    clock.advance(LIFETIME + SECOND)
     page = client.get("/login").get_data(as_text=True)
     assert "Your session expired, please log in again" in page
 
@@ -156,7 +162,7 @@ def test_login_page_itself_reports_an_expired_session(
 def test_session_stays_alive_while_used(client: FlaskClient, login: Login, clock: Clock) -> None:
     login(client, "Alice")
     for _ in range(3):
-        clock.advance(4 * 60)
+        clock.advance(LIFETIME - timedelta(minutes=1))
         assert client.get("/user").status_code == 200
 
 

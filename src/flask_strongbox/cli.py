@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import signals, users
+from . import rotation, signals, users
 from .engine.events import Events
 from .engine.purge import MAX_REST
 from .errors import ConfigurationError, StoreUnavailable
@@ -73,10 +74,10 @@ def _events() -> Events:
     return interface.events(app, keyring)
 
 
-def _keyring() -> Keyring:
+def _keyring(needed_for: str = "sessions cannot be looked up by user") -> Keyring:
     keyring = _interface().keyring(current_app)
     if keyring is None:
-        raise click.ClickException("SECRET_KEY is not set; sessions cannot be looked up by user")
+        raise click.ClickException(f"SECRET_KEY is not set; {needed_for}")
     return keyring
 
 
@@ -215,3 +216,59 @@ def health(as_json: bool) -> None:
         raise click.ClickException(f"{found.error}")
     if not found.ok:
         raise click.exceptions.Exit(1)
+
+
+@sessions_command.command("keys")
+@json_option
+@one_line_errors
+def keys(as_json: bool) -> None:
+    """Show how many live sessions depend on the current key and on each
+    fallback, and which fallbacks can be removed with nobody logged out."""
+    interface = _interface()
+    keyring = _keyring("there are no keys to show")
+    lifetime = interface.settings.absolute_lifetime.total_seconds()
+    found = rotation.usage(interface.store, keyring, lifetime, interface.clock())
+    if as_json:
+        rows = [{"setting": k.setting, "fingerprint": k.fingerprint, "current": k.current,
+                 "sessions": k.sessions, "app_key_only": k.app_key_only, "moving": k.moving,
+                 "last_ends": None if k.last_ends is None else _when(k.last_ends).isoformat(),
+                 "removable": k.removable} for k in found.keys]
+        click.echo(json.dumps({"store": interface.store.name, "keys": rows, "unknown_key": found.unknown}))
+        return
+    stamp = "%Y-%m-%d %H:%M:%S UTC"
+    click.echo(f"{'KEY':32}  {'FINGERPRINT':11}  {'SESSIONS':>8}  {'0.1 FORMAT':>10}  LAST ENDS BY")
+    for k in found.keys:
+        name = f"{k.setting} (current)" if k.current else k.setting
+        ends = "-" if k.last_ends is None else _when(k.last_ends).strftime(stamp)
+        click.echo(f"{name:32}  {k.fingerprint:11}  {k.sessions:>8}  {k.app_key_only:>10}  {ends}")
+    for k in found.keys:
+        if not k.current:
+            click.echo(_advice(k, found.keys[0].setting, stamp))
+    if found.unknown:
+        click.echo(f"{found.unknown} live record(s) are under a key that is no longer configured: "
+                   "they open as new, empty sessions and go when they expire.")
+
+
+def _advice(key: rotation.KeyUse, current: str, stamp: str) -> str:
+    """The plain sentence for one fallback: remove it, or when it can go."""
+    if key.removable:
+        return f"{key.setting} can be removed: no live session depends on it, so nobody is logged out."
+    assert key.last_ends is not None
+    moving = f" and {key.moving} id(s) moving off it" if key.moving else ""
+    return (
+        f"{key.setting} is still needed by {key.sessions} live session(s){moving}: each moves to "
+        f"{current} on its next request, and the last ends by {_when(key.last_ends).strftime(stamp)} "
+        "at the latest. Removing it now logs them out."
+    )
+
+
+@sessions_command.command("generate-key")
+@json_option
+def generate_key(as_json: bool) -> None:
+    """Print a new random key for SECRET_KEY or STRONGBOX_SECRET_KEY
+    (32 random bytes, URL-safe base64)."""
+    key = secrets.token_urlsafe(32)
+    click.echo(json.dumps({"key": key}) if as_json else key)
+
+
+from . import cli_switch as _switch  # noqa: E402, F401 - registers import and copy

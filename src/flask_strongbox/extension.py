@@ -9,11 +9,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from flask import Flask, current_app, has_request_context, request_tearing_down
-from flask.globals import request_ctx
+from flask.globals import _cv_request, request_ctx
 
 from . import devices, signals, users
 from .audit import logger
 from .engine import Engine, Events
+from .engine.adopt import Adopter
 from .errors import ConfigurationError, StoreUnavailable
 from .health import Health, check
 from .interface import EXCLUSIVE_MARK, StrongboxSessionInterface, strongbox_of
@@ -83,6 +84,7 @@ class Strongbox:
         settings = Settings.from_config(app.config, store=self._store, clock=self._clock)
         store = _metered(app, settings, self._registry, _build_store(app, settings))
         interface = StrongboxSessionInterface(Engine(settings, store))
+        interface.adopter = _adopter(app, settings, interface.engine)
         app.session_interface = interface
         app.extensions["strongbox"] = interface
         # A signal, not a teardown_request function: Flask sends it anyway,
@@ -190,8 +192,13 @@ class Strongbox:
 
 def _release_leases(app: Flask, **_: object) -> None:
     """Give back the leases of an exclusive request whose save never ran
-    (an error propagated past Flask's handlers)."""
-    session = request_ctx.session
+    (an error propagated past Flask's handlers).
+
+    It reads the context's ``_session``, not ``request_ctx.session``: that
+    property marks the session accessed (so it would seem used by a request
+    that never touched it) and fails if the session was never opened."""
+    ctx = _cv_request.get(None)
+    session = ctx._session if ctx is not None else None
     if isinstance(session, StrongboxSession) and session.state is not None and session.state.leases:
         strongbox_of(app).release(session)
 
@@ -220,6 +227,17 @@ def _build_store(app: Flask, settings: Settings) -> Store:
     if is_network_url(settings.store):
         _probe(store, settings)
     return store
+
+
+def _adopter(app: Flask, settings: Settings, engine: Engine) -> Adopter | None:
+    """What moves the sessions of the app's former session system, if
+    ``STRONGBOX_MIGRATE_FROM`` names one."""
+    if settings.migrate_from is None or settings.migrate_until is None:
+        return None
+    from .migrate.sources import source_from_config
+
+    source = source_from_config(settings.migrate_from, app.config, settings.migrate_store, app.instance_path)
+    return Adopter(engine, source, settings.migrate_until.timestamp())
 
 
 def _metered(app: Flask, settings: Settings, registry: CollectorRegistry | None, store: Store) -> Store:

@@ -17,7 +17,8 @@ from flask.sessions import SessionInterface, SessionMixin
 
 from . import cookies, signals
 from .audit import logger
-from .engine import Context, Engine, Events, Lifetimes, Loaded
+from .engine import Context, Engine, Events, Lifetimes, Loaded, Outcome
+from .engine.adopt import Adopter, Adoption
 from .engine.load import Verified
 from .engine.purge import Purger
 from .errors import ConfigurationError, SaveConflict, StoreUnavailable
@@ -41,6 +42,9 @@ class StrongboxSessionInterface(SessionInterface):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: Moves sessions of the app's former session system, if
+        #: ``STRONGBOX_MIGRATE_FROM`` is set.
+        self.adopter: Adopter | None = None
         self._keys: tuple[tuple[Any, ...], Keyring | ConfigurationError | None] | None = None
         self._events: tuple[Flask, Keyring, Events] | None = None
         self._lifetimes: tuple[timedelta, Lifetimes] | None = None
@@ -64,13 +68,20 @@ class StrongboxSessionInterface(SessionInterface):
 
     def keyring(self, app: Flask) -> Keyring | None:
         """The keys for the app's current secret key and fallbacks, derived
-        once and re-derived only when they change. Read as Flask reads them:
+        once and re-derived only when they change. ``STRONGBOX_SECRET_KEY``
+        and its fallbacks if set, else read as Flask reads them:
         ``app.secret_key``, ``SECRET_KEY_FALLBACKS``, ``app.debug`` and
         ``app.testing`` (a Flask subclass may set those as class attributes).
 
         :raises ConfigurationError: a key is unsafe outside debug and testing.
         """
-        source = (app.secret_key, app.config.get("SECRET_KEY_FALLBACKS"), bool(app.debug or app.testing))
+        settings = self.engine.settings
+        relaxed = bool(app.debug or app.testing)
+        source: tuple[Any, ...] = (
+            (app.secret_key, app.config.get("SECRET_KEY_FALLBACKS"), relaxed)
+            if settings.secret_key is None
+            else (settings.secret_key, settings.secret_key_fallbacks, relaxed, settings.key_settings)
+        )
         cached = self._keys
         if cached is None or cached[0] != source:
             cached = self._keys = (source, keyring_for(*source))
@@ -131,6 +142,9 @@ class StrongboxSessionInterface(SessionInterface):
         sent = cookies.session_cookies(request, self.get_cookie_name(app))
         cookie, refused = self.engine.open(keyring, sent)
         if refused is not None:
+            adoption = None if self.adopter is None else self.adopter.adoption(sent, self.engine.clock())
+            if adoption is not None:
+                return self._adopting(app, keyring, adoption)
             self.events(app, keyring).reject(refused, self.engine.clock())
         if cookie is None:
             return StrongboxSession()
@@ -143,6 +157,19 @@ class StrongboxSessionInterface(SessionInterface):
         exclusive = session.exclusive or _view_is_exclusive(app)
         session.context = self.context(app, keyring, exclusive)  # the save reuses it
         return self.engine.load(session.context, cookie)
+
+    def _adopting(self, app: Flask, keyring: Keyring, adoption: Adoption) -> StrongboxSession:
+        """A session that moves a legacy cookie's data into Strongbox."""
+        adopter = self.adopter
+        assert adopter is not None
+
+        def load() -> tuple[dict[str, Any], Loaded | None]:
+            session.context = self.context(app, keyring)
+            return adopter.load(session.context, adoption)
+
+        session = StrongboxSession(load)
+        session.adoption = adoption
+        return session
 
     def make_exclusive(self, app: Flask, session: StrongboxSession) -> None:
         """Let this request hold its session alone (``@strongbox.exclusive``):
@@ -165,13 +192,13 @@ class StrongboxSessionInterface(SessionInterface):
             cookies.vary_on_cookie(response)
         if session.failed:
             return
-        if not session.loaded and not session.modified:
+        if not session.loaded and not session.modified and session.adoption is None:
             if self.engine.activity_due(session):  # a valid cookie: the visit may slide it
                 outcome = self.engine.count_activity(self._context_of(app, session), session)
                 cookies.apply(self, app, response, outcome)
             return
         try:
-            outcome = self.engine.save(self._context_of(app, session), session)
+            outcome = self._save(app, session)
         except StoreUnavailable as exc:  # SaveConflict included: both are a 503
             session.failed = True
             exc.retry_after = self.engine.settings.retry_after
@@ -188,6 +215,12 @@ class StrongboxSessionInterface(SessionInterface):
             session.failed = True  # Flask calls save again for its error page: don't
             raise
         cookies.apply(self, app, response, outcome)
+
+    def _save(self, app: Flask, session: StrongboxSession) -> Outcome:
+        if session.adoption is not None and self.adopter is not None:
+            session.data  # noqa: B018 - a legacy cookie is moved whether or not the view read it
+            return self.adopter.save(self._context_of(app, session), session, session.adoption)
+        return self.engine.save(self._context_of(app, session), session)
 
 
 def _view_is_exclusive(app: Flask) -> bool:

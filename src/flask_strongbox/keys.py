@@ -27,7 +27,12 @@ _WELL_KNOWN = frozenset({
     "your-secret-key", "your_secret_key", "your secret key", "mysecretkey", "my secret key",
     "please-change-me", "replace-me", "insecure",
 })
-_GENERATE_HINT = "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+_GENERATE_HINT = (
+    "generate one with: python -c 'import secrets; print(secrets.token_hex(32))' "
+    "or flask sessions generate-key"
+)
+#: The settings Flask's own keys come from.
+FLASK_KEYS = ("SECRET_KEY", "SECRET_KEY_FALLBACKS")
 
 
 def derive(secret: str | bytes, purpose: str) -> bytes:
@@ -68,14 +73,23 @@ class KeySet:
 
 
 class Keyring:
-    """The primary key set (``SECRET_KEY``) and the fallbacks, newest first."""
+    """The primary key set (``SECRET_KEY``) and the fallbacks, newest first.
 
-    def __init__(self, secret: str | bytes, fallbacks: Sequence[str | bytes] = ()) -> None:
+    :param names: the settings the primary key and the fallbacks come from,
+        for messages: ``("SECRET_KEY", "SECRET_KEY_FALLBACKS")`` by default.
+    """
+
+    def __init__(
+        self, secret: str | bytes, fallbacks: Sequence[str | bytes] = (),
+        names: tuple[str, str] = ("SECRET_KEY", "SECRET_KEY_FALLBACKS"),
+    ) -> None:
         self.sets: tuple[KeySet, ...] = tuple(
             KeySet.from_secret(s) for s in (secret, *fallbacks)
         )
         self.primary = self.sets[0]
         self._by_kid = {ks.kid: ks for ks in reversed(self.sets)}
+        #: The setting each key set comes from, in the order of :attr:`sets`.
+        self.names: tuple[str, ...] = (names[0], *(f"{names[1]}[{i}]" for i in range(len(fallbacks))))
 
     def __repr__(self) -> str:
         return f"<Keyring primary={self.primary.kid.hex()} fallbacks={len(self.sets) - 1}>"
@@ -119,10 +133,10 @@ def weakness(secret: object) -> str | None:
     return None
 
 
-def fallbacks_of(value: object) -> tuple[str | bytes, ...]:
-    """``SECRET_KEY_FALLBACKS`` as a tuple of keys: ``None`` or empty is none,
-    one ``str`` or ``bytes`` is one key (not one key per character), a list or
-    tuple is its keys.
+def fallbacks_of(value: object, setting: str = "SECRET_KEY_FALLBACKS") -> tuple[str | bytes, ...]:
+    """``SECRET_KEY_FALLBACKS`` (or ``setting``) as a tuple of keys: ``None``
+    or empty is none, one ``str`` or ``bytes`` is one key (not one key per
+    character), a list or tuple is its keys.
 
     :raises ConfigurationError: for anything else, naming the setting.
     """
@@ -132,16 +146,17 @@ def fallbacks_of(value: object) -> tuple[str | bytes, ...]:
         return (value,)
     if isinstance(value, (list, tuple)):
         return tuple(value)
-    raise ConfigurationError(
-        f"SECRET_KEY_FALLBACKS must be a list of old keys, not {type(value).__name__}"
-    )
+    raise ConfigurationError(f"{setting} must be a list of old keys, not {type(value).__name__}")
 
 
-def check_production_secrets(secret: object, fallbacks: Sequence[object]) -> None:
+def check_production_secrets(
+    secret: object, fallbacks: Sequence[object], names: tuple[str, str] = FLASK_KEYS,
+) -> None:
     """Refuse weak keys: a weak primary forges cookies, and so does a weak
-    fallback, since fallbacks still verify."""
-    for name, value in [("SECRET_KEY", secret)] + [
-        (f"SECRET_KEY_FALLBACKS[{i}]", v) for i, v in enumerate(fallbacks)
+    fallback, since fallbacks still verify. ``names`` are the settings they
+    come from, for the message."""
+    for name, value in [(names[0], secret)] + [
+        (f"{names[1]}[{i}]", v) for i, v in enumerate(fallbacks)
     ]:
         reason = weakness(value)
         if reason:
@@ -151,17 +166,20 @@ def check_production_secrets(secret: object, fallbacks: Sequence[object]) -> Non
             )
 
 
-def keyring_for(secret: object, fallbacks: object, relaxed: bool) -> Keyring | ConfigurationError | None:
-    """The keyring for an app's secret key and ``SECRET_KEY_FALLBACKS``, the
-    reason they are refused (checked unless ``relaxed``: debug or testing), or
-    ``None`` if no secret key is set."""
+def keyring_for(
+    secret: object, fallbacks: object, relaxed: bool, names: tuple[str, str] = FLASK_KEYS,
+) -> Keyring | ConfigurationError | None:
+    """The keyring for an app's secret key and its fallbacks (Flask's
+    ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS``, or the settings ``names``),
+    the reason they are refused (checked unless ``relaxed``: debug or
+    testing), or ``None`` if no secret key is set."""
     try:
-        listed = fallbacks_of(fallbacks)
+        listed = fallbacks_of(fallbacks, names[1])
         if not relaxed:
-            check_production_secrets(secret, listed)
+            check_production_secrets(secret, listed, names)
     except ConfigurationError as exc:
         return exc
     if not secret:
         return None
     assert isinstance(secret, (str, bytes))
-    return Keyring(secret, listed)
+    return Keyring(secret, listed, names)

@@ -9,14 +9,16 @@ may change them after ``init_app``, as the tutorial does.
 from __future__ import annotations
 
 import difflib
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .keys import fallbacks_of
 from .stores.base import Store
 
 
@@ -78,15 +80,55 @@ class Settings:
     retry_after: int = 2
     #: Zero-argument callable returning Unix seconds; tests move time with it.
     clock: Callable[[], float] = time.time
+    #: The key that signs and seals sessions, in place of Flask's
+    #: ``SECRET_KEY`` (which then only Flask uses), so that rotating one does
+    #: not rotate the other. Judged like ``SECRET_KEY``: outside debug and
+    #: testing, a weak one is refused. ``None``: ``SECRET_KEY``.
+    #:
+    #: .. versionadded:: 0.2
+    secret_key: str | bytes | None = None
+    #: Older values of ``STRONGBOX_SECRET_KEY`` that still verify cookies and
+    #: open sessions until they move to the current key, as
+    #: ``SECRET_KEY_FALLBACKS`` does for ``SECRET_KEY``; ``flask sessions
+    #: keys`` says when one can go. Only with ``STRONGBOX_SECRET_KEY`` (or
+    #: ``STRONGBOX_SECRET_KEY_FILE``).
+    #:
+    #: .. versionadded:: 0.2
+    secret_key_fallbacks: tuple[str | bytes, ...] = ()
+    #: A file holding ``STRONGBOX_SECRET_KEY``, such as a mounted secret,
+    #: read once by ``init_app`` (surrounding whitespace stripped), instead of
+    #: putting the key in the configuration or the environment.
+    #:
+    #: .. versionadded:: 0.2
+    secret_key_file: str | None = None
     #: Count session events and time store calls as Prometheus metrics, on
     #: ``prometheus_client``'s default registry (the ``metrics`` extra);
     #: ``Strongbox(app, metrics=registry)`` names another registry. See
     #: :doc:`monitoring`.
     metrics: bool = False
+    #: Move the sessions of the system the app used before, on the first
+    #: request that brings one: ``"flask-cookie"`` (Flask's signed cookie) or
+    #: ``"flask-session"`` (Flask-Session 0.x records, read from
+    #: ``STRONGBOX_MIGRATE_STORE``; the ``migrate`` extra). See :doc:`switching`.
+    migrate_from: Literal["flask-cookie", "flask-session"] | None = None
+    #: When legacy sessions stop being moved (afterwards their cookies are
+    #: ignored): a timezone-aware :class:`~datetime.datetime`, or ISO 8601
+    #: text with an offset. Required with ``STRONGBOX_MIGRATE_FROM``.
+    migrate_until: datetime | None = None
+    #: Flask-Session's store, read by ``flask sessions import`` and, with
+    #: ``STRONGBOX_MIGRATE_FROM = "flask-session"``, by requests:
+    #: ``redis://...``, ``sqlite:///file``, ``postgresql://...`` or
+    #: ``filesystem:///dir``. Unset, requests find only imported sessions.
+    migrate_store: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_migration(self)
 
     def __repr__(self) -> str:
         # A store URL may carry a password: show where, never who or how.
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["secret_key"] = None if self.secret_key is None else "<hidden>"
+        shown["secret_key_fallbacks"] = f"<{len(self.secret_key_fallbacks)} hidden>"
         if isinstance(self.store, str):
             parts = urlsplit(self.store)
             shown["store"] = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
@@ -110,7 +152,47 @@ class Settings:
             raise ConfigurationError(f"{key} is not a Strongbox setting{hint}")
         values = {n: config[f"STRONGBOX_{n.upper()}"] for n in names if f"STRONGBOX_{n.upper()}" in config}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**{name: _check(name, value) for name, value in values.items()})
+        checked = {name: _check(name, value) for name, value in values.items()}
+        return cls(**_session_key(checked))
+
+    @property
+    def key_settings(self) -> tuple[str, str]:
+        """The settings the session keys come from, for messages: Flask's
+        ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS``, or Strongbox's own."""
+        if self.secret_key is None:
+            return ("SECRET_KEY", "SECRET_KEY_FALLBACKS")
+        primary = "STRONGBOX_SECRET_KEY_FILE" if self.secret_key_file else "STRONGBOX_SECRET_KEY"
+        return (primary, "STRONGBOX_SECRET_KEY_FALLBACKS")
+
+
+def _session_key(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with ``STRONGBOX_SECRET_KEY`` read from its file, if one
+    is named; a key given twice, or fallbacks without a key, refused."""
+    path = values.get("secret_key_file")
+    if path is not None:
+        if values.get("secret_key") is not None:
+            raise ConfigurationError(
+                "STRONGBOX_SECRET_KEY and STRONGBOX_SECRET_KEY_FILE are both set; set only one"
+            )
+        values["secret_key"] = _read_key(path)
+    if values.get("secret_key_fallbacks") and values.get("secret_key") is None:
+        raise ConfigurationError(
+            "STRONGBOX_SECRET_KEY_FALLBACKS is set without STRONGBOX_SECRET_KEY; set the current "
+            "key there too (or list the old keys in SECRET_KEY_FALLBACKS)"
+        )
+    return values
+
+
+def _read_key(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            key = file.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+        raise ConfigurationError(f"STRONGBOX_SECRET_KEY_FILE cannot be read: {path}: {reason}") from None
+    if not key:
+        raise ConfigurationError(f"STRONGBOX_SECRET_KEY_FILE is empty: {path}")
+    return key
 
 
 def _check(name: str, value: Any) -> Any:
@@ -125,6 +207,29 @@ def _identity_keys(setting: str, value: Any) -> tuple[str, ...]:
     if not keys or not all(isinstance(k, str) and k for k in keys):
         raise ConfigurationError(f"{setting} must be a non-empty list of session keys")
     return keys
+
+
+def _secret(setting: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, (str, bytes)) or not value:
+        raise ConfigurationError(f"{setting} must be a non-empty str or bytes key")
+    return value
+
+
+def _secret_fallbacks(setting: str, value: Any) -> tuple[str | bytes, ...]:
+    keys = fallbacks_of(value, setting)
+    for i, key in enumerate(keys):
+        _secret(f"{setting}[{i}]", key)
+    return keys
+
+
+def _path(setting: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise ConfigurationError(f"{setting} must be a file path")
+    return str(os.fspath(value))
 
 
 def _clock(setting: str, value: Any) -> Any:
@@ -177,9 +282,50 @@ def _positive_number(setting: str, value: Any) -> Any:
     return value
 
 
+def _migrate_from(setting: str, value: Any) -> Any:
+    if value not in (None, "flask-cookie", "flask-session"):
+        raise ConfigurationError(f"{setting} must be 'flask-cookie' or 'flask-session', not {value!r}")
+    return value
+
+
+def _moment(setting: str, value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ConfigurationError(f"{setting} must be an ISO 8601 date and time, not {value!r}") from None
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ConfigurationError(
+            f"{setting} must be a timezone-aware datetime, such as "
+            f"datetime(2030, 1, 31, tzinfo=timezone.utc), not {value!r}"
+        )
+    return value
+
+
+def _optional_name(setting: str, value: Any) -> str | None:
+    return None if value is None else _name(setting, value)
+
+
+def _check_migration(settings: Settings) -> None:
+    """The migration settings, checked together: a window that closes by
+    itself. (Without ``STRONGBOX_MIGRATE_STORE``, Flask-Session cookies find
+    only the sessions ``flask sessions import`` moved.)"""
+    if settings.migrate_from is None:
+        return
+    if settings.migrate_until is None:
+        raise ConfigurationError(
+            "STRONGBOX_MIGRATE_UNTIL is required with STRONGBOX_MIGRATE_FROM: set it to the "
+            "timezone-aware datetime after which legacy sessions are no longer moved"
+        )
+
+
 _KINDS = {f.name: f.type for f in fields(Settings)}
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "identity_keys": _identity_keys, "clock": _clock, "store": _store,
     "key_prefix": _name, "table": _name, "max_sessions_per_user": _cap, "redis_cache": _count,
+    "migrate_from": _migrate_from, "migrate_until": _moment, "migrate_store": _optional_name,
+    "secret_key": _secret, "secret_key_fallbacks": _secret_fallbacks, "secret_key_file": _path,
 }
 _CHECKS_BY_KIND: dict[object, Callable[[str, Any], Any]] = {"timedelta": _duration, "bool": _flag}

@@ -33,10 +33,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from .audit import RejectionLog
-from .engine import Events
+from .engine import Events, ops
 from .engine.load import Verified
 from .interface import strongbox_of
 from .keys import Keyring
+from .metered import MeteredStore
 from .stores.base import Record
 from .stores.memory import MemoryStore
 
@@ -144,11 +145,15 @@ def server_session(client: FlaskClient, path: str = "/") -> ServerSession | None
 
 def _load_quietly(app: Flask, keyring: Keyring, verified: Verified) -> ServerSession | None:
     interface = strongbox_of(app)
-    # Events with a sender no receiver listens for, and rejections counted
-    # apart: looking must not show up in the app's signals or metrics.
+    # Events with a sender no receiver listens for, rejections counted apart,
+    # and the store itself rather than its meter: looking must not show up in
+    # the app's signals or metrics.
     quiet = Events(object(), keyring, RejectionLog())
     ctx = replace(interface.context(app, keyring), events=quiet, exclusive=False)
-    data, loaded = interface.engine.load(ctx, verified)
+    store = interface.store
+    if isinstance(store, MeteredStore):
+        store = store.store
+    data, loaded = ops.run(interface.engine.load_steps(ctx, verified), store)
     if loaded.record is None:
         return None
     return ServerSession(data=data, record=loaded.record)

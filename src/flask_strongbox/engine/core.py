@@ -128,12 +128,13 @@ class Engine:
     @staticmethod
     def _common_read(ctx: Context, session: LazySession) -> bool:
         """The common read: nothing was assigned and nothing can change in
-        place, under the primary key. decide() says TOUCH; the serialization
-        that would only prove the content unchanged is skipped."""
+        place, sealed as new records are. decide() says TOUCH; the
+        serialization that would only prove the content unchanged is skipped."""
         data, state = session.data, session.state
         return (
             state is not None and state.record is not None and not session.modified
-            and state.keyset is ctx.keyring.primary and is_immutable(data) and not data.keys() <= MARKERS
+            and state.keyset is ctx.keyring.primary and not state.stale
+            and is_immutable(data) and not data.keys() <= MARKERS
         )
 
     def _write(self, ctx: Context, session: LazySession) -> Steps[Outcome]:
@@ -152,6 +153,7 @@ class Engine:
             identity_changed=identity != (None if loaded is None else loaded.identity),
             regenerate=session.regenerate_requested,
             under_fallback=state is not None and state.keyset is not ctx.keyring.primary,
+            reseal_due=loaded is not None and loaded.stale and _touch_due(ctx, loaded, data),
         )
         job = Save(ctx, state, data, plaintext, session.reads, written=session.modified,
                    regenerate=session.regenerate_requested, identity=identity)
@@ -175,3 +177,10 @@ class Engine:
             session.failed = True
             logger.warning("session activity not recorded: %s", exc)
             return NOTHING
+
+
+def _touch_due(ctx: Context, state: Loaded, data: dict[str, Any]) -> bool:
+    """Whether a touch of the loaded record is due now (its expiry would
+    move by the throttle): a stale record is rewritten as often, no more."""
+    assert state.record is not None
+    return ctx.lifetimes.slide(state.record, ctx.now, bool(data.get("_permanent")))[0]

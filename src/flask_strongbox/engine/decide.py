@@ -11,12 +11,19 @@ TOUCH      content unchanged: slide the expiry (throttled) and re-send
            the cookie if it must be (:func:`resend_on_touch`)
 CREATE     no record yet: a new id and record
 ROTATE     a login, ``regenerate()``, or a write to a session under a
-           fallback key: a new id for the data, a tombstone for the old
-UPDATE     content changed: compare-and-swap the record
+           fallback key (or a read of one that is due a touch): a new id
+           for the data, a tombstone for the old
+UPDATE     content changed, or a record sealed in an older envelope is
+           due a touch: compare-and-swap the record
 DROP       a write that carries an id a login or ``regenerate()`` rotated
            away: nothing is saved and the request answers 503 with
            ``Retry-After``, so the browser retries with its new cookie
 =========  ============================================================
+
+Rewriting what a read finds under an old key or envelope, as often as a touch
+at most, is what makes a key rotation finish: every active session is on the
+current key within one touch interval, the rest by their absolute lifetime
+(``flask sessions keys`` shows how far it got).
 
 A login (or ``regenerate()``) from a rotated-away id, or from the session a
 key move led to, creates a session of its own: it never takes over the one
@@ -51,6 +58,9 @@ class Change:
     :param identity_changed: the identity key (``session["user"]``) changed.
     :param regenerate: ``session.regenerate()`` was called.
     :param under_fallback: the cookie was signed with a fallback key.
+    :param reseal_due: the record is sealed under a fallback key or in an
+        older envelope, and a touch of it is due (the sliding expiry moved
+        by the touch throttle).
     """
 
     empty: bool
@@ -59,6 +69,7 @@ class Change:
     identity_changed: bool
     regenerate: bool
     under_fallback: bool
+    reseal_due: bool = False
 
 
 def decide(state: Loaded | None, change: Change) -> Action:
@@ -77,9 +88,10 @@ def decide(state: Loaded | None, change: Change) -> Action:
         return Action.CREATE if login else Action.DROP
     if state is None or state.record is None or (state.followed and login):
         return Action.CREATE
-    if login or (change.under_fallback and change.content_changed):
+    rewrite = change.content_changed or change.reseal_due
+    if login or (change.under_fallback and rewrite):
         return Action.ROTATE
-    return Action.UPDATE if change.content_changed else Action.TOUCH
+    return Action.UPDATE if rewrite else Action.TOUCH
 
 
 def resend_on_touch(permanent: bool, moved: bool, written: bool, followed: bool) -> bool:

@@ -92,7 +92,8 @@ def _open(
     if record is None:
         return {}, state if state.unreadable else _gone(ctx, state, rotated=False)
     try:
-        plaintext = sealing.unseal(ctx.keyring, record.blob, state.key)
+        binding = sealing.Binding(state.sid, state.key, record.created, record.user_hash)
+        plaintext = sealing.open_record(ctx.keyring, record.blob, binding)
         data = serialization.loads(plaintext)
     except (sealing.InvalidSeal, ValueError) as exc:
         reason = exc.reason if isinstance(exc, sealing.InvalidSeal) else "undecodable"
@@ -102,6 +103,7 @@ def _open(
         # record was written applies to it too.
         return {}, _gone(ctx, state, rotated=False)
     state.record, state.plaintext = record, plaintext
+    state.stale = not sealing.is_current(ctx.keyring, record.blob)
     state.identity = identity_of(data, settings.identity_keys)
     return data, state
 
@@ -111,7 +113,7 @@ def _follow(
 ) -> Steps[tuple[dict[str, Any], Loaded] | None]:
     """The session a key-migration tombstone points to, as this request's
     (see :mod:`~flask_strongbox.engine.tombstones`), or ``None``."""
-    sid = tombstones.successor(ctx.keyring, tombstone)
+    sid = tombstones.successor(ctx.keyring, tombstone, state.sid)
     if sid is None:
         return None
     moved = Loaded(sid, ctx.keyring.primary, ids.store_key(ctx.keyring.primary, sid), None,

@@ -6,13 +6,17 @@ adapters add their framework's session API on top (Flask's ``SessionMixin``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import serialization
 from .context import Context
 from .state import Loaded
 
-Loader = Callable[[], tuple[dict[str, Any], Loaded]]
+if TYPE_CHECKING:
+    from .adopt import Adoption
+
+#: Loads the session: its data and load state (``None``: no record yet).
+Loader = Callable[[], tuple[dict[str, Any], Loaded | None]]
 
 
 class LazySession(MutableMapping[str, Any]):
@@ -45,6 +49,9 @@ class LazySession(MutableMapping[str, Any]):
         self.context: Context | None = None
         #: Take the session's lease when it loads (an exclusive request).
         self.exclusive = False
+        #: The legacy cookie this request moves into Strongbox, if any
+        #: (:mod:`~flask_strongbox.engine.adopt`).
+        self.adoption: Adoption | None = None
 
     @property
     def data(self) -> dict[str, Any]:

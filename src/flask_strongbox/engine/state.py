@@ -30,6 +30,9 @@ class Loaded:
     rotated: bool = False
     #: Something unreadable is stored under the key; the next write removes it.
     unreadable: bool = False
+    #: The record is sealed under a fallback key or in an older envelope:
+    #: its next request that is due a touch rewrites it under the primary key.
+    stale: bool = False
     #: Tells the session apart in this process (the cookie's MAC, as sent).
     marker: str = field(default="", repr=False)
     #: The cookie's id was rotated away and this is its successor (the

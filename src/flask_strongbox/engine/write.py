@@ -27,9 +27,9 @@ from .ops import Call, Steps
 from .purge import Purger
 from .state import Loaded
 
-#: Builds the record that replaces ``current``, from the data to save and its
-#: serialization.
-Build = Callable[[Record, dict[str, Any], bytes], Record]
+#: Builds the record that replaces ``current``, from the data to save, its
+#: serialization and the session id ``current`` is under.
+Build = Callable[[Record, dict[str, Any], bytes, bytes], Record]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +99,13 @@ class Writer:
         sid = sid or ids.new_id()
         key = ids.store_key(ctx.keyring.primary, sid)
         identity = users.identity_of(data, self.settings.identity_keys)
+        user_hash = None if identity is None else ids.identity_key(ctx.keyring.primary, identity)
         permanent = bool(data.get("_permanent"))
         expires, absolute = ctx.lifetimes.new(ctx.now, created, permanent)
         record = Record(
-            key=key, blob=self.seal(save, plaintext, key), version=1, created=created,
-            last_seen=ctx.now, expires=expires, absolute_expires=absolute,
-            user_hash=None if identity is None else ids.identity_key(ctx.keyring.primary, identity),
-            sealed_device=self._device(save, key),
+            key=key, blob=self.seal(save, plaintext, sealing.Binding(sid, key, created, user_hash)),
+            version=1, created=created, last_seen=ctx.now, expires=expires, absolute_expires=absolute,
+            user_hash=user_hash, sealed_device=self._device(save, key),
         )
         if not (yield from ops.create(record)):
             raise RuntimeError("a fresh 256-bit session id collided; the CSPRNG is broken")
@@ -121,10 +121,11 @@ class Writer:
         assert save.state is not None
         ctx, state = save.ctx, save.state
 
-        def build(current: Record, data: dict[str, Any], plaintext: bytes) -> Record:
+        def build(current: Record, data: dict[str, Any], plaintext: bytes, sid: bytes) -> Record:
             absolute = ctx.lifetimes.absolute_of(current)
             expires = min(ctx.now + ctx.lifetimes.ttl(bool(data.get("_permanent"))), absolute)
-            return Record(current.key, self.seal(save, plaintext, current.key), current.version + 1,
+            binding = sealing.Binding(sid, current.key, current.created, current.user_hash)
+            return Record(current.key, self.seal(save, plaintext, binding), current.version + 1,
                           current.created, ctx.now, expires, absolute, current.user_hash,
                           current.sealed_device)
 
@@ -139,16 +140,17 @@ class Writer:
     def rotate(self, save: Save) -> Steps[Outcome]:
         """New id, same data; the old record becomes a short-lived tombstone
         (compare-and-swap, so a concurrent change is merged, not lost)."""
-        assert save.state is not None
         ctx, state = save.ctx, save.state
+        assert state is not None and state.record is not None
         login = save.identity != state.identity
         successor = ids.new_id()
         # Only a move to the current key keeps identity and privileges: its
         # tombstone may lead the old cookie's other tabs on (see tombstones).
         moved = not login and not save.regenerate
-        pointer = tombstones.pointer_to(ctx.keyring, state.key, successor) if moved else b""
+        old = sealing.Binding(state.sid, state.key, state.record.created)  # the tombstone's
+        pointer = tombstones.pointer_to(ctx.keyring, old, state.keyset, successor) if moved else b""
 
-        def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes) -> Record:
+        def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes, _sid: bytes) -> Record:
             return tombstones.tombstone(current, ctx.now, pointer)
 
         result = yield from self.swap(save, tombstone, follow=False)
@@ -209,7 +211,7 @@ class Writer:
     # -- the one compare-and-swap loop -------------------------------------------
 
     def swap(self, save: Save, build: Build, follow: bool) -> Steps[Swapped | Gone]:
-        """Replace the loaded record with ``build(current, data, plaintext)``;
+        """Replace the loaded record with ``build(current, data, plaintext, sid)``;
         on a lost race, read it again and merge this request's changes onto
         it (:mod:`~flask_strongbox.engine.merge`), up to
         ``STRONGBOX_SAVE_ATTEMPTS`` times. With ``follow``, a key move that
@@ -223,17 +225,18 @@ class Writer:
         current, data, plaintext, sid = state.record, save.data, save.plaintext, state.sid
         base: dict[str, Any] | None = None
         for attempt in range(self.settings.save_attempts):
-            new = build(current, data, plaintext)
+            new = build(current, data, plaintext, sid)
             if (yield Call("replace", (new, current.version, ctx.now))):  # ops.replace, inline: the hot path
                 return Swapped(current, new, data, plaintext, sid)
             yield from ops.pause(_back_off(attempt))
             reread = yield from self._reread(ctx, current.key)
             if reread is not None and tombstones.is_tombstone(reread) and follow:
-                sid, reread = yield from self._successor(ctx, reread)
+                sid, reread = yield from self._successor(ctx, reread, sid)
             if reread is None or tombstones.is_tombstone(reread):
                 return Gone(reread)
             base = base if base is not None else serialization.loads(state.plaintext or b"{}")
-            theirs = serialization.loads(sealing.unseal(ctx.keyring, reread.blob, reread.key))
+            binding = sealing.Binding(sid, reread.key, reread.created, reread.user_hash)
+            theirs = serialization.loads(sealing.open_record(ctx.keyring, reread.blob, binding))
             reads = None if save.reads is None else frozenset(save.reads)
             data = merge.merge(base, save.data, theirs, reads)
             current, plaintext = reread, serialization.dumps(data)
@@ -245,18 +248,18 @@ class Writer:
         except UnreadableRecord:
             return None  # spoilt meanwhile: nothing left to merge onto
 
-    def _successor(self, ctx: Context, tombstone: Record) -> Steps[tuple[bytes, Record | None]]:
+    def _successor(self, ctx: Context, tombstone: Record, sid: bytes) -> Steps[tuple[bytes, Record | None]]:
         """The id and record a tombstone points to; a tombstone without a
         successor (a login or ``regenerate()`` rotated the id away) is a
         conflict: the request must be retried with the new cookie."""
-        sid = tombstones.successor(ctx.keyring, tombstone)
-        if sid is None:
+        successor = tombstones.successor(ctx.keyring, tombstone, sid)
+        if successor is None:
             raise SaveConflict(1, (
                 "another request rotated this session's id away (a login or regenerate()) while "
                 "this one ran; nothing was saved: retry the request with the new cookie"
             ), reason="rotated away")
-        record = yield from self._reread(ctx, ids.store_key(ctx.keyring.primary, sid))
-        return sid, record
+        record = yield from self._reread(ctx, ids.store_key(ctx.keyring.primary, successor))
+        return successor, record
 
     def _restore(self, save: Save, swapped: Swapped) -> Steps[None]:
         """Put back a record whose id was being rotated away when writing its
@@ -289,8 +292,8 @@ class Writer:
             if record.key != written.key and (yield from ops.delete(record.key)):
                 save.ctx.events.announce(signals.session_revoked, record.key, "session cap")
 
-    def seal(self, save: Save, plaintext: bytes, key: str) -> bytes:
-        blob = sealing.seal(save.ctx.keyring, plaintext, key)
+    def seal(self, save: Save, plaintext: bytes, binding: sealing.Binding) -> bytes:
+        blob = sealing.seal_record(save.ctx.keyring, plaintext, binding)
         if len(blob) > self.settings.max_size:
             raise SessionTooLarge(len(blob), self.settings.max_size)
         return blob

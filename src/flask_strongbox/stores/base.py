@@ -252,7 +252,7 @@ class Store(Protocol):
         walk are seen at least once (on Redis, where ``SCAN`` can repeat a
         key, possibly twice); records written or removed meanwhile may or may
         not be. Unreadable records are passed over; leases are not records.
-        Callers filter with :meth:`Record.is_live`.
+        Callers filter with ``record.is_live(now)``.
 
         :param cursor: ``""``, or a cursor a previous call returned.
         :param limit: the batch size asked for, at least 1.

@@ -72,6 +72,7 @@ class RedisStore:
     @classmethod
     def from_url(
         cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0, cache: int = 0,
+        **options: Any,
     ) -> RedisStore:
         """Make a store from a URL. Nothing connects until the first use, so a
         server that is down gives :class:`StoreUnavailable` then, not here.
@@ -87,8 +88,12 @@ class RedisStore:
         :param timeout: seconds to wait for a connection or an answer.
         :param cache: records kept in memory (see the class); not with
             ``redis+sentinel://`` or ``redis+cluster://``.
-        :raises ValueError: if the URL's scheme is not one of these.
+        :raises ValueError: if the URL's scheme is not one of these, or for
+            another option (``**options`` only makes the signature the
+            :class:`~flask_strongbox.Store` protocol's, for type checkers).
         """
+        if options:
+            raise ValueError(f"a Redis store takes no option {sorted(options)[0]!r}")
         if cache and "+" in url.partition("://")[0]:
             raise ValueError(UNSUPPORTED)
         build, secrets = client_factory(url, timeout)
