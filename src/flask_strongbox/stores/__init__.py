@@ -73,7 +73,9 @@ def store_from_url(url: str, available: Mapping[str, Any]) -> Store:
             f"STRONGBOX_STORE scheme {scheme!r} is not supported; use memory://, sqlite://, "
             "redis://, rediss://, redis+sentinel://, redis+cluster:// or postgresql://"
         )
-    options = {name: available[name] for name in entry.options}
+    # An option ``available`` does not name keeps the store's default (a copy's
+    # target store, say, keeps no Redis cache).
+    options = {name: available[name] for name in entry.options if name in available}
     # Both the store module and from_url may import the extra's packages (the
     # Redis store imports redis-py only to build a client from a URL).
     try:
