@@ -33,6 +33,7 @@ from typing import Any
 import apps
 import concurrency
 import icount
+import invalidation
 import report
 import scale
 import served
@@ -41,7 +42,7 @@ from served import log
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ROUTES = ("/read", "/write")
-SECTIONS = ("floors", "inproc", "writes", "http", "overlap", "icount", "scale", "profile")
+SECTIONS = ("floors", "inproc", "writes", "http", "overlap", "icount", "scale", "profile", "invalidation")
 REDIS_WRITES = {"SET", "SETEX", "PSETEX", "HSET", "HMSET", "DEL", "UNLINK", "EXPIRE", "PEXPIRE",
                 "EVALSHA", "EVAL", "ZADD", "ZREM"}
 
@@ -61,14 +62,17 @@ class Plan:
     icount_requests: int  # requests per variant and route under callgrind
     breakdown_requests: int
     icount_timeout: int  # seconds
+    invalidation_rounds: int
 
 
 FULL = Plan(reps=7, per_batch=400, wrk_seconds=5, increments=200, scale_rows=1_000_000,
             small_rows=1_000, expired_rows=100_000, scale_reads=3_000, floor_ops=20_000,
-            profile_requests=3_000, icount_requests=100, breakdown_requests=20, icount_timeout=3600)
+            profile_requests=3_000, icount_requests=100, breakdown_requests=20, icount_timeout=3600,
+            invalidation_rounds=1000)
 QUICK = Plan(reps=2, per_batch=60, wrk_seconds=1, increments=40, scale_rows=20_000,
              small_rows=1_000, expired_rows=2_000, scale_reads=300, floor_ops=1_000,
-             profile_requests=300, icount_requests=5, breakdown_requests=3, icount_timeout=1800)
+             profile_requests=300, icount_requests=5, breakdown_requests=3, icount_timeout=1800,
+             invalidation_rounds=50)
 
 
 # -- 1. in-process -------------------------------------------------------------
@@ -303,7 +307,7 @@ def reset_shared_stores() -> None:
     with psycopg.connect(apps.POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {apps.PG_SCHEMA} CASCADE")
     client = apps.redis_client()
-    for pattern in ("bench-fs:*", "bench-sb:*", "bench-floor:*"):
+    for pattern in ("bench-fs:*", "bench-sb:*", "bench-floor:*", "bench-inval:*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)
@@ -334,6 +338,9 @@ def run_sections(plan: Plan, sections: list[str], work: Path, results: dict[str,
         results["scale"] = {name: scale.scale(plan, name, work) for name in ("sb-sqlite", "sb-postgres")}
     if "profile" in sections:
         results["profiles"] = profiles(plan, work)
+    if "invalidation" in sections:
+        results["invalidation"] = invalidation.measure(plan.invalidation_rounds)
+        log("invalidation done")
 
 
 def main() -> None:
@@ -346,7 +353,7 @@ def main() -> None:
     out = Path(options.out) if options.out else (
         HERE / "results" / "quick.md" if options.quick else ROOT / "BENCHMARKS.md")
     if options.render:
-        out.write_text(report.render(json.loads(Path(options.render).read_text())))
+        report.write(out, report.render(json.loads(Path(options.render).read_text())))
         log(f"wrote {out}")
         return
     plan = QUICK if options.quick else FULL
@@ -367,7 +374,7 @@ def main() -> None:
     saved = HERE / "results" / ("quick.json" if options.quick else "full.json")
     saved.parent.mkdir(exist_ok=True)
     saved.write_text(json.dumps(results, indent=1))
-    out.write_text(report.render(results))
+    report.write(out, report.render(results))
     log(f"done in {results['seconds']:.0f} s; wrote {out} and {saved}")
 
 

@@ -122,7 +122,7 @@ def scale(plan: Any, name: str, work: Path) -> dict[str, Any]:
 
 def _purge_child(name: str, folder: str, table: str, queue: Any) -> None:
     """What ``flask sessions purge`` does: batches until nothing is left."""
-    from flask_strongbox.cli import purge_in_batches
+    from flask_strongbox.cli import _purge_batches  # what `flask sessions purge` loops over
     from flask_strongbox.settings import Settings
 
     store = apps.make_store(name, folder, table=table)
@@ -139,7 +139,7 @@ def _purge_child(name: str, folder: str, table: str, queue: Any) -> None:
             return removed
 
     start = time.monotonic()
-    total = purge_in_batches(Timed(), time.time(), Settings().purge_batch)  # type: ignore[arg-type]
+    total = sum(_purge_batches(Timed(), time.time(), Settings().purge_batch))  # type: ignore[arg-type]
     end = time.monotonic()
     queue.put({"purged": total, "purge_seconds": end - start, "start": start, "end": end,
                "batch_max_ms": max(batches) * 1000, "batch_p50_ms": pct(batches, 0.5) * 1000})

@@ -190,12 +190,14 @@ def redis_url() -> str:
     return _redis_url
 
 
-def redis_store(client: Any = None) -> Iterator[Store]:
+def redis_store(client: Any = None, cache: int = 0) -> Iterator[Store]:
     """A :class:`RedisStore` with a prefix of its own (on ``client``, a redis-py
     or valkey-py client, or else one made from :func:`redis_url`); its keys are
-    deleted after."""
+    deleted after. With ``cache``, it keeps that many records in memory,
+    invalidated by the server (``STRONGBOX_REDIS_CACHE``)."""
     prefix = f"strongbox-test:{secrets.token_hex(6)}:"
-    store = RedisStore(client, prefix=prefix) if client else RedisStore.from_url(redis_url(), prefix=prefix)
+    store = (RedisStore(client, prefix=prefix, cache=cache) if client
+             else RedisStore.from_url(redis_url(), prefix=prefix, cache=cache))
     yield store
     client = redis.Redis.from_url(redis_url())
     for key in client.scan_iter(match=f"{store.prefix}*", count=500):
@@ -424,7 +426,9 @@ def _answers(port: int, path: str) -> bool:
         return False
 
 
-STORES = ["memory", "sqlite", "redis", "postgres"]
+#: "redis-cached": Redis with its client-side cache on, so every suite that
+#: runs per store checks that the cache changes nothing a user can see.
+STORES = ["memory", "sqlite", "redis", "redis-cached", "postgres"]
 
 
 def make_store(name: str, tmp_path: Path) -> Iterator[Store]:
@@ -436,5 +440,7 @@ def make_store(name: str, tmp_path: Path) -> Iterator[Store]:
         store.close()
     elif name == "redis":
         yield from redis_store()
+    elif name == "redis-cached":
+        yield from redis_store(cache=1000)
     else:
         yield from postgres_store()

@@ -28,7 +28,7 @@ from .services import STORES, make_store
 pytestmark = pytest.mark.usefixtures(no_secrets_in_logs.__name__)
 
 # The full 10,000 on the embedded stores; fewer round trips on network ones.
-FLOOD = {"memory": 10_000, "sqlite": 10_000, "redis": 1_000, "postgres": 1_000}
+FLOOD = {"memory": 10_000, "sqlite": 10_000, "redis": 1_000, "redis-cached": 1_000, "postgres": 1_000}
 
 
 @pytest.fixture(params=STORES)

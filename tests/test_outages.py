@@ -30,6 +30,7 @@ from werkzeug.test import TestResponse
 
 from flask_strongbox import Store, Strongbox
 from flask_strongbox.stores.postgres import PostgresStore
+from flask_strongbox.stores.redis import RedisStore
 
 from . import services
 from .conftest import SECRET
@@ -94,10 +95,11 @@ class Outage:
     up: Callable[[], object]
 
 
-def redis_outage(tmp_path: Path) -> Iterator[Outage]:
+def redis_outage(tmp_path: Path, cache: int = 0) -> Iterator[Outage]:
     server = RedisServer("--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path))
     with server:
-        yield Outage("redis", server.url, f"127.0.0.1:{server.port}", server.kill, server.start)
+        store: str | Store = RedisStore.from_url(server.url, cache=cache) if cache else server.url
+        yield Outage("redis", store, f"127.0.0.1:{server.port}", server.kill, server.start)
 
 
 def postgres_outage() -> Iterator[Outage]:
@@ -113,10 +115,12 @@ def postgres_outage() -> Iterator[Outage]:
             proxy.close()
 
 
-@pytest.fixture(params=["redis", "postgres"])
+@pytest.fixture(params=["redis", "redis-cached", "postgres"])
 def outage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outage]:
     if request.param == "redis":
         yield from redis_outage(tmp_path)
+    elif request.param == "redis-cached":
+        yield from redis_outage(tmp_path, cache=1000)
     else:
         yield from postgres_outage()
 

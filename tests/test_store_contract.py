@@ -417,6 +417,14 @@ class TestRedisStore(StoreContract):
         yield from redis_store()
 
 
+class TestRedisStoreWithCache(StoreContract):
+    """The Redis store keeping records in memory (``STRONGBOX_REDIS_CACHE``)."""
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        yield from redis_store(cache=1000)
+
+
 class TestRedisStoreOnValkeyClient(StoreContract):
     """The Redis store given a valkey-py client instead of a redis-py one."""
 

@@ -1,12 +1,15 @@
-"""What a save writes onto a Flask response: the session cookie, ``Vary``,
-or the store-unavailable page in place of the app's answer."""
+"""The session cookie a Flask request carries, and what a save writes onto
+the response: the session cookie, ``Vary``, or the store-unavailable page in
+place of the app's answer."""
 
 from __future__ import annotations
 
+import functools
+import re
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.datastructures import Headers
 
@@ -20,6 +23,27 @@ _RESPONSE_SPECIFIC = frozenset({
     "set-cookie", "location", "content-type", "content-length", "etag", "last-modified",
     "content-encoding", "content-range",
 })
+
+
+@functools.lru_cache(maxsize=8)
+def _named(name: str) -> re.Pattern[str]:
+    # One ``name[=value]`` pair between semicolons, as werkzeug's
+    # ``parse_cookie`` reads a pair without quotes: a value with a space in
+    # it is no value, and ``name`` alone is an empty one.
+    return re.compile(rf"(?:^|;)[ \t]*{re.escape(name)}(?:[ \t]*=[ \t]*([^ \t\";]*))?[ \t]*(?=;|$)")
+
+
+def session_cookies(request: Request, name: str) -> list[str]:
+    """The values of every cookie called ``name`` in the request, as
+    ``request.cookies.getlist(name)`` gives them, without parsing the other
+    cookies into a dict on every request. A header with a quoted value is
+    left to werkzeug, which unquotes it."""
+    header = request.environ.get("HTTP_COOKIE")
+    if not header or name not in header:
+        return []
+    if '"' in header:
+        return request.cookies.getlist(name)
+    return _named(name).findall(header)
 
 
 def _options(interface: SessionInterface, app: Flask) -> dict[str, Any]:
@@ -46,25 +70,27 @@ def apply(
         if token is not None:
             response.headers[TOKEN_HEADER] = token
         return
+    if outcome.cookie is None and not outcome.clear:
+        return  # the common read: nothing to send
     name = interface.get_cookie_name(app)
     if outcome.cookie is not None:
         expires = None if outcome.expires is None else datetime.fromtimestamp(outcome.expires, timezone.utc)
         response.set_cookie(name, outcome.cookie, expires=expires, **_options(interface, app))
-    elif outcome.clear:
-        response.delete_cookie(name, **_options(interface, app))
     else:
-        return
+        response.delete_cookie(name, **_options(interface, app))
     vary_on_cookie(response)
 
 
 def vary_on_cookie(response: Response) -> None:
     """``response.vary.add("Cookie")``, without parsing and re-serializing the
     header on every request that reads its session."""
-    vary = response.headers.get("Vary")
+    # Iterating the few headers costs a fraction of ``headers.get``, which
+    # raises and catches a KeyError inside when there is no ``Vary``.
+    vary = [value for key, value in response.headers if key.lower() == "vary"]
     if not vary:
-        response.headers["Vary"] = "Cookie"
-    elif not any(part.strip().lower() == "cookie" for part in vary.split(",")):
-        response.headers["Vary"] = f"{vary}, Cookie"
+        response.headers.add("Vary", "Cookie")
+    elif not any(part.strip().lower() == "cookie" for part in vary[0].split(",")):
+        response.headers["Vary"] = f"{vary[0]}, Cookie"
 
 
 def become_error(app: Flask, response: Response, exc: StoreUnavailable) -> None:

@@ -205,9 +205,21 @@ def _release_leases(app: Flask, **_: object) -> None:
 
 def _build_store(app: Flask, settings: Settings) -> Store:
     if settings.store is not None and not isinstance(settings.store, str):
+        if settings.redis_cache:
+            raise ConfigurationError(
+                "STRONGBOX_REDIS_CACHE applies to a store built from a STRONGBOX_STORE URL; "
+                "for a store object, pass RedisStore(client, cache=...) instead"
+            )
         return settings.store
+    scheme = (settings.store or "sqlite").partition(":")[0]
+    if settings.redis_cache and scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(
+            "STRONGBOX_REDIS_CACHE needs a redis://, rediss:// or unix:// STRONGBOX_STORE; "
+            "set it to 0 for this store"
+        )
     options = {"table": settings.table, "prefix": settings.key_prefix,
-               "timeout": settings.store_timeout, "base_dir": app.instance_path}
+               "timeout": settings.store_timeout, "base_dir": app.instance_path,
+               "cache": settings.redis_cache}
     if settings.store is None:
         os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
         return store_from_url(f"sqlite:///{DEFAULT_FILE}", options)

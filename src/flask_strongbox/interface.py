@@ -135,7 +135,7 @@ class StrongboxSessionInterface(SessionInterface):
         sent = transport.header_tokens(self.engine.settings.header, request.headers.get)
         header_token = None if sent is None else (sent[0] if sent else "")
         if sent is None:
-            sent = request.cookies.getlist(self.get_cookie_name(app))
+            sent = cookies.session_cookies(request, self.get_cookie_name(app))
         cookie, refused = self.engine.open(keyring, sent)
         if refused is not None:
             adoption = None if self.adopter is None else self.adopter.adoption(sent, self.engine.clock())

@@ -9,13 +9,28 @@ ones.
 from __future__ import annotations
 
 import json
-from typing import Any
+import json.scanner
+from typing import Any, cast
 
 from . import tagged
 from .errors import SessionTooDeep
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=True).encode
-_decode = json.JSONDecoder().decode
+#: The decoder's C scanner, called directly: ``JSONDecoder.decode`` adds two
+#: whitespace matches around it, costing as much again on a small session,
+#: and :func:`dumps` writes no whitespace.
+# (typeshed types make_scanner's argument as the scanner class itself.)
+_scan = json.scanner.make_scanner(cast(Any, json.JSONDecoder()))
+
+
+def _decode(text: str) -> Any:
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if end != len(text):
+        raise ValueError("not one JSON value")
+    return value
 _TYPES = "str, int, float, bool, None, list, dict, tuple, bytes, Markup, UUID or datetime"
 #: Deepest nesting of dicts, lists and tuples a session value may have. Loading
 #: recurses per level (twice for tagged ones), so a fixed limit far below the

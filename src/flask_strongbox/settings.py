@@ -60,6 +60,14 @@ class Settings:
     exclusive_lease: timedelta = timedelta(seconds=10)
     #: Prefix of every key a Redis store writes.
     key_prefix: str = "strongbox:"
+    #: Records a Redis store built from ``STRONGBOX_STORE`` keeps in memory,
+    #: invalidated by the server (RESP3 client-side caching): a read of a
+    #: session this process has seen then costs no round trip. ``0``, the
+    #: default, asks the server on every read: the cache needs one more
+    #: connection per process, Redis 6 or Valkey (not Cluster or Sentinel),
+    #: and while that server hangs without closing the connection it serves
+    #: what it holds for up to a second. See :doc:`stores`.
+    redis_cache: int = 0
     #: Table name for SQL stores.
     table: str = "strongbox_sessions"
     #: Seconds a network store waits for its server before it is "unavailable".
@@ -263,6 +271,12 @@ def _header(setting: str, value: Any) -> str | None:
     return value
 
 
+def _count(setting: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"{setting} must be a whole number, 0 or more, not {value!r}")
+    return value
+
+
 def _cap(setting: str, value: Any) -> Any:
     return None if value is None else _positive_number(setting, value)
 
@@ -326,6 +340,7 @@ _KINDS = {f.name: f.type for f in fields(Settings)}
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "identity_keys": _identity_keys, "clock": _clock, "store": _store,
     "key_prefix": _name, "table": _name, "max_sessions_per_user": _cap, "header": _header,
+    "redis_cache": _count,
     "migrate_from": _migrate_from, "migrate_until": _moment, "migrate_store": _optional_name,
     "secret_key": _secret, "secret_key_fallbacks": _secret_fallbacks, "secret_key_file": _path,
 }

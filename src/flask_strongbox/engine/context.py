@@ -15,7 +15,9 @@ from .state import Loaded
 MARKERS = frozenset({"_permanent"})
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__,
+# which made building the one Context of each request cost four times as much.
+@dataclass(slots=True)
 class Context:
     """One request, as the engine needs it: made by the framework adapter.
 

@@ -78,6 +78,13 @@ class Engine:
             :class:`~flask_strongbox.SaveConflict`: concurrent changes could
             not be merged. Nothing was saved; the client should retry.
         """
+        state = session.state
+        if self._common_read(ctx, session) and state is not None and not state.leases:
+            permanent = bool(session.data.get("_permanent"))
+            if self.writer.untouched(ctx, state, permanent):
+                # What the steps would do, without running them: note the visit.
+                self.activity.seen(state.marker, ctx.now)
+                return NOTHING
         return ops.run(self.save_steps(ctx, session), self.store)
 
     def save_steps(self, ctx: Context, session: LazySession) -> Steps[Outcome]:
@@ -118,17 +125,23 @@ class Engine:
         if session.state is not None and session.state.leases:
             ops.run(leases.release(session.state), self.store)
 
-    def _write(self, ctx: Context, session: LazySession) -> Steps[Outcome]:
-        data = session.data
-        state = session.state
-        if (
-            # The common read: nothing was assigned and nothing can change in
-            # place, sealed as new records are. decide() says TOUCH; skip the
-            # serialization that would only prove the content unchanged.
+    @staticmethod
+    def _common_read(ctx: Context, session: LazySession) -> bool:
+        """The common read: nothing was assigned and nothing can change in
+        place, sealed as new records are. decide() says TOUCH; the
+        serialization that would only prove the content unchanged is skipped."""
+        data, state = session.data, session.state
+        return (
             state is not None and state.record is not None and not session.modified
             and state.keyset is ctx.keyring.primary and not state.stale
             and is_immutable(data) and not data.keys() <= MARKERS
-        ):
+        )
+
+    def _write(self, ctx: Context, session: LazySession) -> Steps[Outcome]:
+        data = session.data
+        state = session.state
+        if self._common_read(ctx, session):
+            assert state is not None
             return (yield from self.writer.touch(ctx, state, bool(data.get("_permanent")), False))
         empty = data.keys() <= MARKERS
         plaintext = None if empty else serialization.dumps(data)

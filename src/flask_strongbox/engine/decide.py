@@ -8,7 +8,7 @@ NONE       nothing to keep and nothing stored: no store call
 DELETE     the session is empty: delete its record (a logout) or the
            unreadable one the request wrote over, and clear the cookie
 TOUCH      content unchanged: slide the expiry (throttled) and re-send
-           the cookie if it must be
+           the cookie if it must be (:func:`resend_on_touch`)
 CREATE     no record yet: a new id and record
 ROTATE     a login, ``regenerate()``, or a write to a session under a
            fallback key (or a read of one that is due a touch): a new id
@@ -92,3 +92,26 @@ def decide(state: Loaded | None, change: Change) -> Action:
     if login or (change.under_fallback and rewrite):
         return Action.ROTATE
     return Action.UPDATE if rewrite else Action.TOUCH
+
+
+def resend_on_touch(permanent: bool, moved: bool, written: bool, followed: bool) -> bool:
+    """Whether an unchanged session's response carries its cookie.
+
+    A permanent session's cookie is re-sent only when its server-side expiry
+    moved (a throttled touch), not on every read: its browser expiry is kept
+    ahead of the server's by :func:`cookie_expires`' slack, so between two
+    touches the browser's cookie outlives the record. ``written`` (the app set
+    ``session.modified``) re-sends it as Flask does, and so does a session the
+    request ``followed`` to its successor: the browser moves on to it.
+    """
+    return written or followed or (permanent and moved)
+
+
+def cookie_expires(expires: float, slack: float, absolute: float) -> float:
+    """The browser expiry of a permanent session's cookie whose record
+    expires at ``expires``: later by ``slack`` (the touch throttle), so it
+    never dies in the browser first, even when the browser's clock runs a
+    little ahead, but never past the record's ``absolute`` deadline, which
+    no touch can move."""
+    later = expires + slack
+    return later if later < absolute else absolute

@@ -43,7 +43,7 @@ def verify(keyring: Keyring, cookies: list[str]) -> tuple[Verified | None, str |
     if verified is None:
         return None, "bad cookie"
     sid, keyset = verified
-    return Verified(sid, keyset, cookies[0].rpartition(".")[2]), None
+    return Verified(sid, keyset, cookies[0][ids.MAC_AT:]), None
 
 
 def load(ctx: Context, cookie: Verified, settings: Settings) -> Steps[tuple[dict[str, Any], Loaded]]:

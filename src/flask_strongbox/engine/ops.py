@@ -24,7 +24,7 @@ from ..stores.base import Record, Store
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every store call, on the hot path
 class Call:
     """``store.<method>(*args)``."""
 

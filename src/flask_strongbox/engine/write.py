@@ -23,7 +23,7 @@ from ..stores.base import Record
 from . import merge, ops, tombstones
 from .activity import ActivityLog
 from .context import CLEAR, MARKERS, NOTHING, Context, Outcome, Save
-from .decide import Action
+from .decide import Action, cookie_expires, resend_on_touch
 from .ops import Call, Steps
 from .purge import Purger
 from .state import Loaded
@@ -115,7 +115,7 @@ class Writer:
         self.activity.seen(cookie.rpartition(".")[2], ctx.now)
         yield from self._enforce_cap(save, record)
         self.purger.maybe_start(ctx.now)
-        return key, _cookie(cookie, permanent, expires)
+        return key, _cookie(ctx, cookie, permanent, record.expires, absolute)
 
     def update(self, save: Save) -> Steps[Outcome]:
         """Compare-and-swap the record with this request's data."""
@@ -147,7 +147,8 @@ class Writer:
         assert save.state is not None
         self.activity.seen(save.state.marker, save.ctx.now)
         permanent = bool(result.data.get("_permanent"))
-        return _cookie(ids.sign(save.ctx.keyring, result.sid), permanent, result.new.expires)
+        return _cookie(save.ctx, ids.sign(save.ctx.keyring, result.sid), permanent, result.new.expires,
+                       result.new.absolute_expires)
 
     def rotate(self, save: Save) -> Steps[Outcome]:
         """New id, same data; the old record becomes a short-lived tombstone
@@ -222,19 +223,33 @@ class Writer:
 
     def touch(self, ctx: Context, state: Loaded | None, permanent: bool, written: bool) -> Steps[Outcome]:
         """Unchanged data: slide the expiry with a throttled metadata touch,
-        under whichever key the session came with. The cookie is re-sent for a
-        permanent session, and whenever the app set ``session.modified``
-        (Flask's way to push changed ``SESSION_COOKIE_*`` settings)."""
+        under whichever key the session came with. The cookie is re-sent when
+        a permanent session's expiry moved, and whenever the app set
+        ``session.modified`` (Flask's way to push changed ``SESSION_COOKIE_*``
+        settings): see :func:`~flask_strongbox.engine.decide.resend_on_touch`."""
         assert state is not None and state.record is not None
         self.activity.seen(state.marker, ctx.now)
         if permanent and not ctx.refresh_each_request and not written:
             return NOTHING
-        due, expires = ctx.lifetimes.slide(state.record, ctx.now, permanent)
+        record = state.record
+        due, expires = ctx.lifetimes.slide(record, ctx.now, permanent)
         if due and not (yield Call("touch", (state.key, expires, ctx.now))):  # ops.touch, inline
             return CLEAR  # it ended meanwhile
-        if permanent or written or state.followed:  # a followed session: the browser moves on to it
-            return _cookie(ids.sign_with(state.keyset, state.sid), permanent, expires)
-        return NOTHING
+        if not resend_on_touch(permanent, due, written, state.followed):
+            return NOTHING
+        return _cookie(ctx, ids.sign_with(state.keyset, state.sid), permanent, expires,
+                       ctx.lifetimes.absolute_of(record))
+
+    def untouched(self, ctx: Context, state: Loaded, permanent: bool) -> bool:
+        """Whether :meth:`touch` of an unwritten session would neither call
+        the store nor send a cookie (it would only note the visit)."""
+        assert state.record is not None
+        if state.followed:
+            return False
+        if permanent and not ctx.refresh_each_request:
+            return True
+        due, _ = ctx.lifetimes.slide(state.record, ctx.now, permanent)
+        return not due and not resend_on_touch(permanent, due, False, state.followed)
 
     def delete(self, save: Save) -> Steps[Outcome]:
         """The session is empty: end its record, or delete the unreadable one.
@@ -389,9 +404,14 @@ class Writer:
         return devices.seal_hint(save.ctx.keyring, save.ctx.user_agent, key)
 
 
-def _cookie(value: str, permanent: bool, expires: float) -> Outcome:
-    """Send ``value``; a permanent session's cookie expires with it."""
-    return Outcome(cookie=value, expires=expires if permanent else None)
+def _cookie(ctx: Context, value: str, permanent: bool, expires: float, absolute: float) -> Outcome:
+    """Send ``value``; a permanent session's cookie expires with its record
+    (``expires``), plus the touch throttle as slack, never past ``absolute``
+    (:func:`~flask_strongbox.engine.decide.cookie_expires`)."""
+    if not permanent:
+        return Outcome(cookie=value)
+    slack = ctx.lifetimes.throttle(permanent)
+    return Outcome(cookie=value, expires=cookie_expires(expires, slack, absolute))
 
 
 def _same_write(stored: Record, written: Record) -> bool:

@@ -37,7 +37,7 @@ class Scheme(NamedTuple):
     options: tuple[str, ...]
 
 
-_REDIS = Scheme("redis", "RedisStore", "redis", ("prefix", "timeout"))
+_REDIS = Scheme("redis", "RedisStore", "redis", ("prefix", "timeout", "cache"))
 _POSTGRES = Scheme("postgres", "PostgresStore", "postgres", ("table", "timeout"))
 SCHEMES: dict[str, Scheme] = {
     "memory": Scheme("memory", "MemoryStore", None, ()),
@@ -57,8 +57,9 @@ def is_network_url(url: str) -> bool:
 def store_from_url(url: str, available: Mapping[str, Any]) -> Store:
     """Build the store a ``STRONGBOX_STORE`` URL names, with the options of
     ``available`` it takes: ``table`` (``STRONGBOX_TABLE``), ``prefix``
-    (``STRONGBOX_KEY_PREFIX``), ``timeout`` (``STRONGBOX_STORE_TIMEOUT``) and
-    ``base_dir`` (the instance folder, for a relative SQLite path).
+    (``STRONGBOX_KEY_PREFIX``), ``timeout`` (``STRONGBOX_STORE_TIMEOUT``),
+    ``cache`` (``STRONGBOX_REDIS_CACHE``) and ``base_dir`` (the instance
+    folder, for a relative SQLite path).
 
     :raises ConfigurationError: naming the setting, for a URL no store takes
         or a store whose extra is not installed.
@@ -72,7 +73,9 @@ def store_from_url(url: str, available: Mapping[str, Any]) -> Store:
             f"STRONGBOX_STORE scheme {scheme!r} is not supported; use memory://, sqlite://, "
             "redis://, rediss://, redis+sentinel://, redis+cluster:// or postgresql://"
         )
-    options = {name: available[name] for name in entry.options}
+    # An option ``available`` does not name keeps the store's default (a copy's
+    # target store, say, keeps no Redis cache).
+    options = {name: available[name] for name in entry.options if name in available}
     # Both the store module and from_url may import the extra's packages (the
     # Redis store imports redis-py only to build a client from a URL).
     try:

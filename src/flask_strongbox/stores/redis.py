@@ -19,6 +19,7 @@ from typing import Any, cast
 from ..errors import UnreadableRecord
 from . import redis_steps as steps
 from .base import Record, StoreStats, check_lease
+from .redis_cache import PLAIN, UNSUPPORTED, TrackedReads, tracking_connection
 from .redis_client import Server, wrong_type
 from .redis_records import decode, num, number, ttl_ms
 from .redis_urls import Client, LazyClient, client_factory, redact
@@ -35,15 +36,23 @@ class RedisStore:
     :param client: a redis-py ``Redis`` or ``RedisCluster`` client, or the
         valkey-py equivalent, made with ``decode_responses=False``.
     :param prefix: put before every key, so several apps can share a server.
+    :param cache: keep up to this many records in memory, invalidated by the
+        server (RESP3 client-side caching, see :doc:`stores`):
+        a read of a session this process has seen costs no round trip. ``0``
+        (the default): every read asks the server. One Redis (6 or later) or
+        Valkey server only, not Cluster or Sentinel.
+    :raises ValueError: a cache asked of a Cluster or Sentinel client.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        The ``cache`` parameter.
     """
 
     name = "redis"
     #: Redis expires records by TTL, so requests never need to purge.
     expires_records_itself = True
 
-    def __init__(self, client: Client | LazyClient, *, prefix: str = "strongbox:") -> None:
+    def __init__(self, client: Client | LazyClient, *, prefix: str = "strongbox:", cache: int = 0) -> None:
         self._server = Server(client)
         self._guard, self._run = self._server.guard, self._server.run
         self.prefix = prefix
@@ -51,10 +60,16 @@ class RedisStore:
         #: The URL it was made from (by :meth:`from_url`), for an async
         #: store on the same server; never shown.
         self.url: str | None = None
+        self._tracked: TrackedReads | None = None
+        if cache:
+            if not isinstance(client, LazyClient):
+                tracking_connection(client)  # a Cluster or Sentinel client fails here, not at first use
+            self._tracked = TrackedReads(self._tracking_connection, decode, cache, self._server.where)
 
     @classmethod
     def from_url(
-        cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0, **options: Any,
+        cls, url: str, *, prefix: str = "strongbox:", timeout: float = 2.0, cache: int = 0,
+        **options: Any,
     ) -> RedisStore:
         """Make a store from a URL. Nothing connects until the first use, so a
         server that is down gives :class:`StoreUnavailable` then, not here.
@@ -68,14 +83,18 @@ class RedisStore:
         :param url: where the server is.
         :param prefix: put before every key.
         :param timeout: seconds to wait for a connection or an answer.
+        :param cache: records kept in memory (see the class); not with
+            ``redis+sentinel://`` or ``redis+cluster://``.
         :raises ValueError: if the URL's scheme is not one of these, or for
             another option (``**options`` only makes the signature the
             :class:`~flask_strongbox.Store` protocol's, for type checkers).
         """
         if options:
             raise ValueError(f"a Redis store takes no option {sorted(options)[0]!r}")
+        if cache and "+" in url.partition("://")[0]:
+            raise ValueError(UNSUPPORTED)
         build, secrets = client_factory(url, timeout)
-        store = cls(LazyClient(build, redact(url), secrets), prefix=prefix)
+        store = cls(LazyClient(build, redact(url), secrets), prefix=prefix, cache=cache)
         store.url = url
         return store
 
@@ -86,6 +105,15 @@ class RedisStore:
         """Nothing to create: check that the server answers."""
         with self._guard() as client:
             client.ping()
+
+    def _tracking_connection(self) -> Any:
+        with self._guard() as client:
+            return tracking_connection(client)()
+
+    def _wrote(self, name: str) -> None:
+        """This process changed (or failed to swap) the record ``name``."""
+        if self._tracked is not None:
+            self._tracked.forget(name)
 
     def _record_key(self, key: str) -> str:
         return self._names.record(key)
@@ -99,19 +127,37 @@ class RedisStore:
     # -- the store protocol --------------------------------------------------
 
     def get(self, key: str, now: float) -> Record | None:
+        tracked = self._tracked
+        if tracked is not None:
+            try:
+                record = tracked.read(self._record_key(key), key)
+            except Exception as exc:
+                if wrong_type(exc):
+                    raise UnreadableRecord(key, "the key holds another type than a hash") from None
+                raise
+            if record is not PLAIN:
+                return record if record is not None and record.is_live(now) else None
         return cast(Record | None, self._server.drive(steps.get(self._names, key, now)))
 
     def create(self, record: Record) -> bool:
-        return bool(self._server.drive(steps.create(self._names, record)))
+        created = bool(self._server.drive(steps.create(self._names, record)))
+        self._wrote(self._record_key(record.key))
+        return created
 
     def replace(self, record: Record, expected_version: int, now: float) -> bool:
-        return bool(self._server.drive(steps.replace(self._names, record, expected_version, now)))
+        replaced = bool(self._server.drive(steps.replace(self._names, record, expected_version, now)))
+        self._wrote(self._record_key(record.key))
+        return replaced
 
     def touch(self, key: str, expires: float, now: float) -> bool:
-        return bool(self._server.drive(steps.touch(self._names, key, expires, now)))
+        touched = bool(self._server.drive(steps.touch(self._names, key, expires, now)))
+        self._wrote(self._record_key(key))
+        return touched
 
     def delete(self, key: str) -> bool:
-        return bool(self._server.drive(steps.delete(self._names, key)))
+        deleted = bool(self._server.drive(steps.delete(self._names, key)))
+        self._wrote(self._record_key(key))
+        return deleted
 
     def sessions_of(self, user_hash: str, now: float) -> list[Record]:
         found = self._verified(user_hash)
@@ -125,7 +171,9 @@ class RedisStore:
             key = member.decode()
             if key == keep:
                 continue
-            if self._run("delete_owned", self._record_key(key), user):
+            deleted = self._run("delete_owned", self._record_key(key), user)
+            self._wrote(self._record_key(key))
+            if deleted:
                 removed.append(key)
             done.append((member, score))
         self._drop(user, done)
@@ -154,6 +202,7 @@ class RedisStore:
                 found = number(expires)
                 if removed < limit and (found is None or found <= now):
                     removed += self._run("delete_expired", raw, num(now))
+                    self._wrote(raw.decode(errors="replace"))
             if removed >= limit:
                 break
         for batch in self._server.scan(self.prefix + "u:"):
@@ -185,7 +234,9 @@ class RedisStore:
         return StoreStats(live=live, expired=expired)
 
     def close(self) -> None:
-        """Close the pooled connections; the next use opens new ones."""
+        """Close the pooled connections (and the cache's); the next use opens new ones."""
+        if self._tracked is not None:
+            self._tracked.close()
         self._server.close()
 
     def _verified(self, user: str) -> list[Record]:
