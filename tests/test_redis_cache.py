@@ -27,6 +27,7 @@ import redis
 from flask import Flask, session
 
 from flask_strongbox import ConfigurationError, Strongbox
+from flask_strongbox import session as strongbox_session
 from flask_strongbox.errors import StoreUnavailable
 from flask_strongbox.stores.redis import RedisStore
 from flask_strongbox.stores.redis_cache import CLIENT_NAME
@@ -249,7 +250,7 @@ def make_app(server: RedisServer) -> Flask:
 
     @app.route("/regenerate")
     def regenerate() -> str:
-        session.regenerate()
+        strongbox_session.regenerate()
         return "ok"
 
     @app.route("/revoke/<name>")

@@ -170,6 +170,13 @@ class SimStore:
             del self.leases[key]
         return len(doomed)
 
+    def scan(self, cursor: str, limit: int) -> tuple[list[Record], str]:
+        """Every record kept (the server's TTL applied), in key order after ``cursor``."""
+        keys = sorted(k for k in list(self.records) if self._entry(k) is not None)
+        batch = [k for k in keys if k > cursor][:max(limit, 1)]
+        found = [self.records[k].record for k in batch]
+        return found, batch[-1] if len(batch) == max(limit, 1) else ""
+
     def stats(self, now: float) -> StoreStats:
         live = sum(1 for e in self.records.values() if e.record.is_live(now))
         return StoreStats(live=live, expired=len(self.records) - live)

@@ -101,3 +101,14 @@ def test_a_store_that_cannot_answer_is_a_503_never_an_empty_session(tmp_path: Pa
     (read, write) = run(down, ("/whoami", cookie), ("/login/bob", None))
     assert read[0] == 503 and read[2] is None
     assert write[0] == 503 and write[2] is None
+
+
+def test_the_redis_read_cache_is_refused_by_name_on_an_async_adapter(tmp_path: Path) -> None:
+    """The read cache belongs to the Flask extension's Redis store: asked of
+    an async adapter, it fails at start-up rather than being ignored."""
+    import pytest
+
+    from flask_strongbox import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="STRONGBOX_REDIS_CACHE"):
+        make_app(tmp_path, STRONGBOX_STORE="redis://127.0.0.1:6379/0", STRONGBOX_REDIS_CACHE=100)

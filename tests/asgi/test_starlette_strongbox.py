@@ -178,7 +178,7 @@ def test_the_middleware_takes_every_setting_as_a_typed_keyword() -> None:
     from flask_strongbox import Settings
     from flask_strongbox.aio.options import SettingsOptions
 
-    flask_only = {"store", "migrate_from", "migrate_until", "migrate_store"}
+    flask_only = {"store", "migrate_from", "migrate_until", "migrate_store", "redis_cache"}
     # The middleware's own secret_key and fallbacks are its keys, as in Starlette's middleware.
     keys = {"secret_key", "secret_key_fallbacks", "secret_key_file"}
     names = {f.name for f in dataclasses.fields(Settings)} - flask_only - keys

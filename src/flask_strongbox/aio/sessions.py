@@ -60,6 +60,11 @@ class AsyncSessions:
                 "STRONGBOX_MIGRATE_FROM moves Flask sessions and works in the Flask extension only; "
                 "migrate with the Flask app (or `flask sessions import`) and leave it unset here"
             )
+        if settings.redis_cache:
+            raise ConfigurationError(
+                "STRONGBOX_REDIS_CACHE is a read cache of the Flask extension's Redis store; the "
+                "async Redis store reads the server each time: leave it unset here"
+            )
         self.settings = settings
         self.store = store
         self.sender = sender
