@@ -200,7 +200,7 @@ def issue13(r: dict[str, Any]) -> str:
                 w = cell["wrk"]
                 rows.append((f"{label}: `wrk` on one session's `/write` with `exclusive`: 0 non-2xx",
                              f"{w['non2xx']} non-2xx of {w['requests']}", verdict(w["non2xx"] == 0)))
-    lines = ["## Targets of issue 13 (today's behaviour; `exclusive` is measured once the library has it)",
+    lines = ["## Targets of issue 13 (without and with `exclusive`)",
              "", "| target | result | |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines) + "\n"
