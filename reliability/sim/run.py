@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 
 from flask_strongbox.audit import logger
-from flask_strongbox.engine import write
+from flask_strongbox.engine import swap
 
 from ..checker import Report, Violation, check
 from ..history import History
@@ -40,15 +40,15 @@ def run_plan(plan: Plan) -> Run:
     world = World(plan, rng)
     # The engine's compare-and-swap back-off is its only randomness that
     # moves the schedule: draw it from the run's seed.
-    jitter = write.__dict__["random"]
-    write.__dict__["random"] = rng
+    jitter = swap.__dict__["random"]
+    swap.__dict__["random"] = rng
     quiet, logger.disabled = logger.disabled, True  # faults are expected here, by the thousand
     try:
         world.schedule()
         world.run()
         world.final_reads()
     finally:
-        write.__dict__["random"] = jitter
+        swap.__dict__["random"] = jitter
         logger.disabled = quiet
     report = check(world.history)
     return Run(plan, world.history, report, world.faults, world.log, world.errors)

@@ -1,18 +1,12 @@
 """Carrying out a save's decision against the store.
 
-Every write of an existing record is a compare-and-swap in one retry loop
-(:meth:`Writer.swap`), for an update and for a rotation alike: on a lost
-race the record is read again and this request's changes are merged onto
-it, so concurrent requests of one session lose nothing; a record that ended
-meanwhile (logout, revocation, expiry) is never brought back.
+Every write of an existing record, an update and a rotation alike, is a
+compare-and-swap in the one retry loop of :mod:`~flask_strongbox.engine.swap`.
 """
 
 from __future__ import annotations
 
-import hmac
-import random
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from .. import devices, ids, sealing, serialization, signals, users
@@ -20,38 +14,14 @@ from ..audit import logger
 from ..errors import SaveConflict, SessionTooLarge, StoreUnavailable, UnreadableRecord
 from ..settings import Settings
 from ..stores.base import Record
-from . import merge, ops, tombstones
+from . import merge, ops, swap, tombstones
 from .activity import ActivityLog
 from .context import CLEAR, MARKERS, NOTHING, Context, Outcome, Save
 from .decide import Action, cookie_expires, resend_on_touch
 from .ops import Call, Steps
 from .purge import Purger
 from .state import Loaded
-
-#: Builds the record that replaces ``current``, from the data to save, its
-#: serialization and the session id ``current`` is under.
-Build = Callable[[Record, dict[str, Any], bytes, bytes], Record]
-
-
-@dataclass(frozen=True, slots=True)
-class Swapped:
-    """A compare-and-swap that landed: ``old`` was replaced by ``new``,
-    holding ``data`` (this request's, merged onto concurrent changes), under
-    the id ``sid`` (the successor's, if a key move happened meanwhile)."""
-
-    old: Record
-    new: Record
-    data: dict[str, Any]
-    plaintext: bytes
-    sid: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Gone:
-    """The record ended while this request ran: ``None`` if it was deleted,
-    else the tombstone of a rotation."""
-
-    found: Record | None
+from .swap import Gone, Swapped
 
 
 class Writer:
@@ -124,7 +94,7 @@ class Writer:
         def build(current: Record, data: dict[str, Any], plaintext: bytes, sid: bytes) -> Record:
             return self._rewritten(save, current, data, self._sealed_for(save, current, plaintext, sid))
 
-        result = yield from self.swap(save, build, follow=True)
+        result = yield from swap.swap(save, build, True, self.settings.save_attempts)
         if isinstance(result, Gone):
             return CLEAR  # ended meanwhile (logout, revocation, expiry): never resurrect
         return self._kept(save, result)
@@ -163,7 +133,7 @@ class Writer:
         def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes, _sid: bytes) -> Record:
             return tombstones.tombstone(current, self._late(ctx), nowhere)
 
-        result = yield from self.swap(save, tombstone, follow=False)
+        result = yield from swap.swap(save, tombstone, False, self.settings.save_attempts)
         if isinstance(result, Gone):
             # Ended or rotated meanwhile: this one stands alone, holding only what
             # this request changed (what it loaded moved on, or was ended).
@@ -204,13 +174,13 @@ class Writer:
             pointer = tombstones.pointer_to(ctx.keyring, old, state.keyset, successor)
             moved = tombstones.tombstone(current, self._late(ctx), pointer)
             landed = yield from ops.replace(moved, current.version, ctx.now)
-            reread = None if landed else (yield from self._reread(ctx, state.key))
-            if landed or (reread is not None and _same_write(reread, moved)):
+            reread = None if landed else (yield from swap.reread(ctx, state.key))
+            if landed or (reread is not None and swap.same_write(reread, moved)):
                 ctx.events.announce(signals.session_rotated, key, "regenerate")
                 return outcome
             yield from ops.delete(key)  # it holds what lost the race
-            yield from ops.pause(_back_off(attempt))
-            reread = yield from self._reread(ctx, state.key)
+            yield from ops.pause(swap.back_off(attempt))
+            reread = yield from swap.reread(ctx, state.key)
             if reread is None:
                 return CLEAR  # ended meanwhile
             if tombstones.is_tombstone(reread):
@@ -273,7 +243,7 @@ class Writer:
             return self._rewritten(save, current, data, self._sealed_for(save, current, plaintext, sid))
 
         emptied = replace(save, plaintext=serialization.dumps(save.data))
-        result = yield from self.swap(emptied, ended, follow=False)
+        result = yield from swap.swap(emptied, ended, False, self.settings.save_attempts)
         if isinstance(result, Gone):
             return CLEAR  # ended meanwhile
         if not tombstones.is_tombstone(result.new):
@@ -288,42 +258,6 @@ class Writer:
         assert save.state is not None
         base = serialization.loads(save.state.plaintext or b"{}")
         return merge.merge(base, save.data, {}, None if save.reads is None else frozenset(save.reads))
-
-    # -- the one compare-and-swap loop -------------------------------------------
-
-    def swap(self, save: Save, build: Build, follow: bool) -> Steps[Swapped | Gone]:
-        """Replace the loaded record with ``build(current, data, plaintext, sid)``;
-        on a lost race, read it again and merge this request's changes onto
-        it (:mod:`~flask_strongbox.engine.merge`), up to
-        ``STRONGBOX_SAVE_ATTEMPTS`` times. With ``follow``, a key move that
-        happened meanwhile is followed to its successor.
-
-        :raises SaveConflict: the races kept being lost, concurrent changes
-            could not be merged, or a login rotated the id away meanwhile.
-        """
-        state, ctx = save.state, save.ctx
-        assert state is not None and state.record is not None and save.plaintext is not None
-        current, data, plaintext, sid = state.record, save.data, save.plaintext, state.sid
-        base: dict[str, Any] | None = None
-        for attempt in range(self.settings.save_attempts):
-            new = build(current, data, plaintext, sid)
-            if (yield Call("replace", (new, current.version, ctx.now))):  # ops.replace, inline: the hot path
-                return Swapped(current, new, data, plaintext, sid)
-            yield from ops.pause(_back_off(attempt))
-            reread = yield from self._reread(ctx, current.key)
-            if reread is not None and _same_write(reread, new):
-                return Swapped(current, new, data, plaintext, sid)  # it landed: a client retried it
-            if reread is not None and tombstones.is_tombstone(reread) and follow:
-                sid, reread = yield from self._successor(ctx, reread, sid)
-            if reread is None or tombstones.is_tombstone(reread):
-                return Gone(reread)
-            base = base if base is not None else serialization.loads(state.plaintext or b"{}")
-            binding = sealing.Binding(sid, reread.key, reread.created, reread.user_hash)
-            theirs = serialization.loads(sealing.open_record(ctx.keyring, reread.blob, binding))
-            reads = None if save.reads is None else frozenset(save.reads)
-            data = merge.merge(base, save.data, theirs, reads)
-            current, plaintext = reread, serialization.dumps(data)
-        raise SaveConflict(self.settings.save_attempts)
 
     def _late(self, ctx: Context) -> float:
         """The time a tombstone is written at: now, not the request's start,
@@ -340,26 +274,7 @@ class Writer:
             found = yield from ops.get(record.key, now)
         except UnreadableRecord:
             return True
-        return found is not None and not _same_write(found, record)
-
-    def _reread(self, ctx: Context, key: str) -> Steps[Record | None]:
-        try:
-            return (yield from ops.get(key, ctx.now))
-        except UnreadableRecord:
-            return None  # spoilt meanwhile: nothing left to merge onto
-
-    def _successor(self, ctx: Context, tombstone: Record, sid: bytes) -> Steps[tuple[bytes, Record | None]]:
-        """The id and record a tombstone points to; a tombstone without a
-        successor (a login or ``regenerate()`` rotated the id away) is a
-        conflict: the request must be retried with the new cookie."""
-        successor = tombstones.successor(ctx.keyring, tombstone, sid)
-        if successor is None:
-            raise SaveConflict(1, (
-                "another request rotated this session's id away (a login or regenerate()) while "
-                "this one ran; nothing was saved: retry the request with the new cookie"
-            ), reason="rotated away")
-        record = yield from self._reread(ctx, ids.store_key(ctx.keyring.primary, successor))
-        return successor, record
+        return found is not None and not swap.same_write(found, record)
 
     def _restore(self, save: Save, swapped: Swapped) -> Steps[None]:
         """Put back a record whose id was being rotated away when writing its
@@ -412,18 +327,3 @@ def _cookie(ctx: Context, value: str, permanent: bool, expires: float, absolute:
         return Outcome(cookie=value)
     slack = ctx.lifetimes.throttle(permanent)
     return Outcome(cookie=value, expires=cookie_expires(expires, slack, absolute))
-
-
-def _same_write(stored: Record, written: Record) -> bool:
-    """Whether ``stored`` is ``written`` itself: every seal, and every
-    tombstone, has fresh random bytes, so equal blobs at one version are one
-    write (only a 0.1 tombstone is a lone byte that any rotation writes)."""
-    return (stored.version == written.version and len(written.blob) > 1
-            and hmac.compare_digest(stored.blob, written.blob))
-
-
-def _back_off(attempt: int) -> float:
-    """A short random pause before re-reading a record another request just
-    wrote, so that writers racing on one session spread out instead of
-    colliding again on every attempt."""
-    return random.uniform(0, min(0.05, 0.001 * 2**attempt))  # noqa: S311 - jitter, not a secret
