@@ -132,13 +132,72 @@ def test_next_write_moves_a_fallback_session_to_the_new_key(rotated: tuple[Targe
         sealing.unseal(Keyring(OLD_SECRET), record.blob, record.key)
     # ... the data kept. The old cookie's other requests (other tabs) follow
     # it for as long as the old id's tombstone lasts, and are handed the new
-    # cookie; after that the old cookie opens nothing.
+    # cookie; a minute after the browser is back with the new cookie, the
+    # old cookie opens nothing.
     assert target.read(new_cookie) == data
     followed = target.send("/read", f"session={old_cookie}")
     assert followed.get_json() == data and set_cookie(followed) == new_cookie
     target.clock.advance(tombstones.TOMBSTONE_SECONDS + 1)
     assert target.read(old_cookie) == {}
     assert target.read(new_cookie) == data
+
+
+MINUTE = 60.0
+
+
+def test_a_move_whose_answer_was_lost_still_leads_the_old_cookie_to_the_session(
+    rotated: tuple[Target, str],
+) -> None:
+    """The store took the move but its answer never reached the browser (a
+    timeout, a dropped connection): the browser still holds the old cookie.
+    Whenever it comes back within the session's lifetime, that cookie leads
+    to the moved session and is handed the new cookie; nothing is lost."""
+    target, old_cookie = rotated
+    lost = target.send("/write", f"session={old_cookie}")  # moved; the answer is lost
+    assert lost.status_code == 200
+    moved_to = set_cookie(lost)
+    target.clock.advance(50 * MINUTE)  # far past a minute, within the idle hour
+    back = target.send("/read", f"session={old_cookie}")
+    assert back.get_json() == {"user": "alice", "n": 1}
+    assert set_cookie(back) == moved_to
+
+
+def test_requests_that_follow_a_lost_move_keep_its_tombstone_alive(rotated: tuple[Target, str]) -> None:
+    """Each request with the old cookie slides the moved session's expiry,
+    and the old id's tombstone with it: while the browser keeps missing the
+    answers, the two end together, not the tombstone first."""
+    target, old_cookie = rotated
+    target.send("/write", f"session={old_cookie}")  # moved; the answer is lost
+    for _ in range(3):  # three idle hours and a half in all, each answer lost
+        target.clock.advance(50 * MINUTE)
+        assert target.read(old_cookie) == {"user": "alice", "n": 1}
+    target.clock.advance(61 * MINUTE)  # gone idle past its hour: both ended
+    assert target.read(old_cookie) == {}
+
+
+def test_the_old_id_lasts_a_minute_once_the_browser_is_back_with_the_new_cookie(
+    rotated: tuple[Target, str],
+) -> None:
+    """The first request with the new cookie proves the browser has it: the
+    old id's tombstone is cut to a minute (requests already sent with the
+    old cookie still find the session), and that request's save drops the
+    mark it carried, once; the next reads write nothing."""
+    target, old_cookie = rotated
+    new_cookie = set_cookie(target.send("/write", f"session={old_cookie}"))
+    assert new_cookie
+    target.clock.advance(10 * MINUTE)
+    assert target.read(old_cookie) == {"user": "alice", "n": 1}  # a tab still on the old cookie
+    target.spy.calls.clear()
+    assert target.read(new_cookie) == {"user": "alice", "n": 1}
+    assert target.spy.writes == 2  # the mark dropped, the tombstone cut short
+    target.spy.calls.clear()
+    assert target.read(new_cookie) == {"user": "alice", "n": 1}
+    assert target.spy.writes == 0
+    target.clock.advance(tombstones.TOMBSTONE_SECONDS - 1)
+    assert target.read(old_cookie) == {"user": "alice", "n": 1}
+    target.clock.advance(2)
+    assert target.read(old_cookie) == {}
+    assert target.read(new_cookie) == {"user": "alice", "n": 1}
 
 
 def test_new_sessions_use_the_primary_key_even_with_fallbacks(rotated: tuple[Target, str]) -> None:

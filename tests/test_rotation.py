@@ -165,6 +165,33 @@ def test_keys_after_a_rotation_with_live_idle_and_expired_sessions(store: Store,
     assert {name: user_of(b) for name, b in browsers.items()} == before
 
 
+def test_keys_keeps_a_fallback_while_a_browser_whose_move_answer_was_lost_needs_it(
+    store: Store, clock: Clock,
+) -> None:
+    """Alice's move landed but its answer was lost: her browser still holds
+    the old cookie, signed with the fallback. The command keeps calling the
+    fallback needed, past the minute a tombstone used to live, until she is
+    back and has the new cookie; a minute later it can go, and removing it
+    logs her out no more."""
+    app = make_app(store, clock, secret=OLD)
+    alice = login(app, "alice")
+    rotate(app, OLD)
+    clock.advance(5 * MINUTE)
+    alice.get("/dump", follow_cookie=False)  # due a touch: she moves; the answer is lost
+    clock.advance(30 * MINUTE)
+    old = keys_json(app)["keys"][1]
+    assert (old["sessions"], old["moving"], old["removable"]) == (0, 1, False)
+
+    assert user_of(alice) == "alice"  # back with the old cookie: led to her session
+    alice.get("/dump")  # this answer arrives: she has the new cookie
+    alice.get("/dump")  # and comes back with it
+    assert keys_json(app)["keys"][1]["removable"] is False  # tabs on the old cookie have a minute
+    clock.advance(MINUTE + 1)
+    assert keys_json(app)["keys"][1]["removable"] is True
+    rotate(app)  # removed, as the command said it could be
+    assert user_of(alice) == "alice"
+
+
 def test_keys_counts_records_under_a_removed_key(store: Store, clock: Clock) -> None:
     """A record under a key that is gone is counted apart (it opens as an
     empty session); the text says so."""

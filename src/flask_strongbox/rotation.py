@@ -6,8 +6,10 @@ with it, its store key and user hash are keyed with it and its envelope
 names it (:func:`~flask_strongbox.sealing.kid_of`). Such a session moves to
 the current key on its next request that is due a touch (see
 :mod:`~flask_strongbox.engine.decide`); until then, removing its key logs it
-out. The tombstone a move leaves for a minute depends on it too: it leads
-the old cookie's other requests to the moved session. A fallback on which
+out. The tombstone a move leaves depends on it too: it leads the old
+cookie's requests to the moved session, until the browser is back with the
+new cookie and for a minute after (see
+:mod:`~flask_strongbox.engine.tombstones`). A fallback on which
 nothing live depends can be removed with nobody logged out.
 """
 
@@ -44,7 +46,8 @@ class KeyUse:
     #: Of those, how many are still in the 0.1 envelope, sealed under the
     #: app's key alone (rewritten on their next request due a touch).
     app_key_only: int = 0
-    #: Live tombstones of ids moved away from it (a minute each).
+    #: Live tombstones of ids moved away from it, whose browsers may still
+    #: hold the old cookie.
     moving: int = 0
     #: The latest absolute deadline among them, Unix seconds.
     last_ends: float | None = None

@@ -104,6 +104,8 @@ def _open(
         return {}, _gone(ctx, state, rotated=False)
     state.record, state.plaintext = record, plaintext
     state.stale = not sealing.is_current(ctx.keyring, record.blob)
+    if tombstones.MOVED_FROM in data:
+        _moved(state, data)
     state.identity = identity_of(data, settings.identity_keys)
     return data, state
 
@@ -117,7 +119,8 @@ def _follow(
     if sid is None:
         return None
     moved = Loaded(sid, ctx.keyring.primary, ids.store_key(ctx.keyring.primary, sid), None,
-                   marker=state.marker, followed=True, leases=state.leases, token=state.token)
+                   marker=state.marker, followed=True, leases=state.leases, token=state.token,
+                   via=tombstone)
     if ctx.exclusive:
         yield from leases.take(moved, moved.key, settings)
     record = yield from _fetch(ctx, moved, settings)
@@ -125,6 +128,20 @@ def _follow(
         return None
     data, moved = _open(ctx, moved, record, settings)
     return (data, moved) if moved.record is not None else None
+
+
+def _moved(state: Loaded, data: dict[str, Any]) -> None:
+    """A session moved to the current key, its old id's tombstone still
+    waiting for the browser to come back with the new cookie. The mark is
+    the engine's, never the app's. A request with the new cookie is the
+    sign: its save rewrites the record without the mark (``stale``) and cuts
+    the tombstone short. A request that followed the tombstone compares
+    what it leaves with the data alone, so that reading writes nothing."""
+    state.moved_from = str(data.pop(tombstones.MOVED_FROM))
+    if state.followed:
+        state.plaintext = serialization.dumps(data)
+    else:
+        state.stale = True
 
 
 def _gone(ctx: Context, state: Loaded, rotated: bool) -> Loaded:

@@ -42,3 +42,9 @@ class Loaded:
     #: and its lease token.
     leases: list[str] = field(default_factory=list, repr=False)
     token: str = field(default="", repr=False)
+    #: The record was moved to the current key from the id whose tombstone
+    #: is under this store key, and its browser has not been seen with the
+    #: new cookie yet (see :mod:`~flask_strongbox.engine.tombstones`).
+    moved_from: str = field(default="", repr=False)
+    #: The tombstone this request followed to its successor (``followed``).
+    via: Record | None = field(default=None, repr=False)

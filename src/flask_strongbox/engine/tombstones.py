@@ -1,8 +1,19 @@
-"""What a rotated-away id leaves behind: a short-lived tombstone, so a request
-still carrying the old id is told "rotated", never "destroyed" or re-created.
+"""What a rotated-away id leaves behind: a tombstone, so a request still
+carrying the old id is told "rotated", never "destroyed" or re-created.
 
 A tombstone left by a move to the current key (a rotation that keeps the
-identity and every privilege) points to its successor. The pointer is sealed
+identity and every privilege) points to its successor. It lives as long as
+the successor would if nobody came back, and a request that follows it
+stretches it as it slides the successor: a browser whose answer to the move
+was lost still holds the old cookie, and must find its session whenever it
+comes back. The successor holds the tombstone's key (under
+:data:`MOVED_FROM`, sealed with the data, never shown to the app) until a
+request comes with the successor's own cookie: the browser has the new
+cookie, so the tombstone is cut to :data:`TOMBSTONE_SECONDS` (for requests
+already on their way with the old one) and the successor rewritten without
+the mark. Any other tombstone lives :data:`TOMBSTONE_SECONDS`.
+
+The pointer is sealed
 (a version 2 envelope, :mod:`~flask_strongbox.sealing`) under a key derived
 from the *old* id and the key set that id was made under, and bound to the
 tombstone: only a request carrying the old cookie can follow it (its other
@@ -25,8 +36,13 @@ from .. import sealing
 from ..keys import Keyring, KeySet
 from ..stores.base import Record
 
-#: How long the record of a rotated-away id lingers.
+#: How long the record of a rotated-away id lingers once its browser has
+#: the new cookie (a login's, ``regenerate()``'s, or a move's that the
+#: browser came back with).
 TOMBSTONE_SECONDS = 60.0
+#: The key, in a moved session's data, of its tombstone's store key, until
+#: the browser comes back with the successor's cookie.
+MOVED_FROM = "_strongbox_moved_from"
 _MARK = b"\x00"
 _PURPOSE = b"|successor"
 
@@ -36,13 +52,19 @@ def is_tombstone(record: Record) -> bool:
     return not record.blob or record.blob[:1] == _MARK
 
 
-def tombstone(current: Record, now: float, pointer: bytes) -> Record:
+def tombstone(current: Record, now: float, pointer: bytes, until: Record | None = None) -> Record:
     """The tombstone that replaces ``current`` (one version later), holding
     ``pointer`` (:func:`pointer_to`, or ``b""`` for none). It keeps
-    ``current``'s creation time, to which the pointer is bound."""
+    ``current``'s creation time, to which the pointer is bound. It lives
+    :data:`TOMBSTONE_SECONDS`, or, for a move, as long as ``until``, the
+    successor (its expiry, and its absolute deadline as the limit of any
+    stretch)."""
     end = now + TOMBSTONE_SECONDS
+    expires, absolute = end, end
+    if until is not None:
+        expires, absolute = max(end, until.expires), max(end, until.absolute_expires)
     return Record(key=current.key, blob=_MARK + pointer, version=current.version + 1,
-                  created=current.created, last_seen=now, expires=end, absolute_expires=end)
+                  created=current.created, last_seen=now, expires=expires, absolute_expires=absolute)
 
 
 def pointer_to(keyring: Keyring, old: sealing.Binding, keyset: KeySet, successor_sid: bytes) -> bytes:

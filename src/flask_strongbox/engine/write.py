@@ -14,7 +14,7 @@ from ..audit import logger
 from ..errors import SaveConflict, SessionTooLarge, StoreUnavailable, UnreadableRecord
 from ..settings import Settings
 from ..stores.base import Record
-from . import merge, ops, swap, tombstones
+from . import merge, moves, ops, swap, tombstones
 from .activity import ActivityLog
 from .context import CLEAR, MARKERS, NOTHING, Context, Outcome, Save
 from .decide import Action, cookie_expires, resend_on_touch
@@ -49,23 +49,28 @@ class Writer:
                 "the session's id was rotated away (a login or regenerate() in another request); "
                 "nothing was saved: retry the request with the new cookie"
             ), reason="rotated away")
-        if action is Action.UPDATE:
-            return (yield from self.update(save))
-        if action is Action.ROTATE:
-            return (yield from self.rotate(save))
         if action is Action.TOUCH:
             return (yield from self.touch(save.ctx, save.state, save.permanent, save.written))
-        if action is Action.DELETE:
-            return (yield from self.delete(save))
-        return NOTHING
+        if action is Action.UPDATE:
+            outcome = yield from self.update(save)
+        elif action is Action.ROTATE:
+            outcome = yield from self.rotate(save)
+        elif action is Action.DELETE:
+            outcome = yield from self.delete(save)
+        else:
+            return NOTHING
+        state = save.state
+        if state is not None and state.moved_from and not state.followed:
+            yield from moves.settle(save.ctx, state.moved_from, self.late(save.ctx))
+        return outcome
 
     # -- the actions -----------------------------------------------------------
 
     def create(
         self, save: Save, data: dict[str, Any], plaintext: bytes, created: float, sid: bytes | None = None,
-    ) -> Steps[tuple[str, Outcome]]:
-        """A new id (``sid``, or a fresh one) and record for ``data``; its key
-        and the cookie to send."""
+    ) -> Steps[tuple[Record, Outcome]]:
+        """A new id (``sid``, or a fresh one) and record for ``data``; the
+        record and the cookie to send."""
         ctx = save.ctx
         sid = sid or ids.new_id()
         key = ids.store_key(ctx.keyring.primary, sid)
@@ -85,11 +90,13 @@ class Writer:
         self.activity.seen(cookie.rpartition(".")[2], ctx.now)
         yield from self._enforce_cap(save, record)
         self.purger.maybe_start(ctx.now)
-        return key, _cookie(ctx, cookie, permanent, record.expires, absolute)
+        return record, _cookie(ctx, cookie, permanent, record.expires, absolute)
 
     def update(self, save: Save) -> Steps[Outcome]:
         """Compare-and-swap the record with this request's data."""
-        assert save.state is not None
+        state = save.state
+        assert state is not None
+        save = moves.keep_mark(save)
 
         def build(current: Record, data: dict[str, Any], plaintext: bytes, sid: bytes) -> Record:
             return self._rewritten(save, current, data, self._sealed_for(save, current, plaintext, sid))
@@ -97,6 +104,7 @@ class Writer:
         result = yield from swap.swap(save, build, True, self.settings.save_attempts)
         if isinstance(result, Gone):
             return CLEAR  # ended meanwhile (logout, revocation, expiry): never resurrect
+        yield from moves.stretch(save.ctx, state, result.new.expires)
         return self._kept(save, result)
 
     def _rewritten(self, save: Save, current: Record, data: dict[str, Any], blob: bytes) -> Record:
@@ -127,11 +135,11 @@ class Writer:
         assert state is not None and state.record is not None
         login = save.identity != state.identity
         if not login and not save.regenerate:
-            return (yield from self.move(save))
+            return (yield from moves.move(self, save))
         successor, nowhere = ids.new_id(), tombstones.nowhere()
 
         def tombstone(current: Record, _data: dict[str, Any], _plaintext: bytes, _sid: bytes) -> Record:
-            return tombstones.tombstone(current, self._late(ctx), nowhere)
+            return tombstones.tombstone(current, self.late(ctx), nowhere)
 
         result = yield from swap.swap(save, tombstone, False, self.settings.save_attempts)
         if isinstance(result, Gone):
@@ -143,53 +151,12 @@ class Writer:
             return (yield from self.create(save, data, serialization.dumps(data), created=ctx.now))[1]
         created = ctx.now if login else result.old.created
         try:
-            key, outcome = yield from self.create(save, result.data, result.plaintext, created, successor)
+            record, outcome = yield from self.create(save, result.data, result.plaintext, created, successor)
         except Exception:
             yield from self._restore(save, result)
             raise
-        ctx.events.announce(signals.session_rotated, key, "login" if login else "regenerate")
+        ctx.events.announce(signals.session_rotated, record.key, "login" if login else "regenerate")
         return outcome
-
-    def move(self, save: Save) -> Steps[Outcome]:
-        """The same session under the current key (it was read under a
-        fallback key and changed). Only such a move keeps identity and every
-        privilege, so its tombstone points to the successor and leads the old
-        cookie's other tabs on (see tombstones).
-
-        The successor is written first, then the old record swapped for the
-        tombstone: the old id always leads to the session, even when the
-        store fails between the two writes or another tab follows it at once.
-        On a lost race the successor is dropped and the move starts again
-        from the newer record, with this request's changes merged onto it.
-        """
-        assert save.state is not None and save.state.record is not None and save.plaintext is not None
-        ctx, state = save.ctx, save.state
-        current = save.state.record
-        data, plaintext = save.data, save.plaintext
-        base = serialization.loads(state.plaintext or b"{}")
-        for attempt in range(self.settings.save_attempts):
-            successor = ids.new_id()
-            key, outcome = yield from self.create(save, data, plaintext, current.created, successor)
-            old = sealing.Binding(state.sid, state.key, current.created)  # the tombstone's
-            pointer = tombstones.pointer_to(ctx.keyring, old, state.keyset, successor)
-            moved = tombstones.tombstone(current, self._late(ctx), pointer)
-            landed = yield from ops.replace(moved, current.version, ctx.now)
-            reread = None if landed else (yield from swap.reread(ctx, state.key))
-            if landed or (reread is not None and swap.same_write(reread, moved)):
-                ctx.events.announce(signals.session_rotated, key, "regenerate")
-                return outcome
-            yield from ops.delete(key)  # it holds what lost the race
-            yield from ops.pause(swap.back_off(attempt))
-            reread = yield from swap.reread(ctx, state.key)
-            if reread is None:
-                return CLEAR  # ended meanwhile
-            if tombstones.is_tombstone(reread):
-                return (yield from self.update(save))  # moved by another request: follow it, merge there
-            binding = sealing.Binding(state.sid, reread.key, reread.created, reread.user_hash)
-            theirs = serialization.loads(sealing.open_record(ctx.keyring, reread.blob, binding))
-            data = merge.merge(base, save.data, theirs, None if save.reads is None else frozenset(save.reads))
-            current, plaintext = reread, serialization.dumps(data)
-        raise SaveConflict(self.settings.save_attempts)
 
     def touch(self, ctx: Context, state: Loaded | None, permanent: bool, written: bool) -> Steps[Outcome]:
         """Unchanged data: slide the expiry with a throttled metadata touch,
@@ -205,6 +172,8 @@ class Writer:
         due, expires = ctx.lifetimes.slide(record, ctx.now, permanent)
         if due and not (yield Call("touch", (state.key, expires, ctx.now))):  # ops.touch, inline
             return CLEAR  # it ended meanwhile
+        if due:
+            yield from moves.stretch(ctx, state, expires)
         if not resend_on_touch(permanent, due, written, state.followed):
             return NOTHING
         return _cookie(ctx, ids.sign_with(state.keyset, state.sid), permanent, expires,
@@ -239,7 +208,7 @@ class Writer:
 
         def ended(current: Record, data: dict[str, Any], plaintext: bytes, sid: bytes) -> Record:
             if data.keys() <= MARKERS:
-                return tombstones.tombstone(current, self._late(ctx), nowhere)
+                return tombstones.tombstone(current, self.late(ctx), nowhere)
             return self._rewritten(save, current, data, self._sealed_for(save, current, plaintext, sid))
 
         emptied = replace(save, plaintext=serialization.dumps(save.data))
@@ -259,7 +228,7 @@ class Writer:
         base = serialization.loads(save.state.plaintext or b"{}")
         return merge.merge(base, save.data, {}, None if save.reads is None else frozenset(save.reads))
 
-    def _late(self, ctx: Context) -> float:
+    def late(self, ctx: Context) -> float:
         """The time a tombstone is written at: now, not the request's start,
         which may be longer ago than a tombstone lives (a slow store, a
         paused machine), leaving one that is dead on arrival."""
