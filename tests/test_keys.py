@@ -175,6 +175,36 @@ def test_requests_that_follow_a_lost_move_keep_its_tombstone_alive(rotated: tupl
     assert target.read(old_cookie) == {}
 
 
+def test_a_revoked_session_ends_for_a_browser_that_missed_its_move(rotated: tuple[Target, str]) -> None:
+    """Alice's move answer was lost, then her sessions were revoked. Her old
+    cookie's tombstone still leads somewhere for as long as it lives, but
+    to nothing: the cookie is cleared and her next change starts a fresh
+    session, never a 503 telling her to retry with a cookie she lacks."""
+    target, old_cookie = rotated
+    target.send("/write", f"session={old_cookie}")  # moved; the answer is lost
+    with target.app.app_context():
+        assert target.box.revoke_user("alice") >= 1  # hers (the shared store may hold others)
+    read = target.send("/read", f"session={old_cookie}")
+    assert read.get_json() == {} and set_cookie(read) == ""
+    wrote = target.send("/write", f"session={old_cookie}")
+    assert wrote.status_code == 200 and wrote.get_json() == {"n": 1}
+    assert set_cookie(wrote) not in ("", None, old_cookie)
+
+
+def test_a_logout_with_the_old_cookie_cuts_its_tombstone_to_a_minute(rotated: tuple[Target, str]) -> None:
+    """Logging out through the tombstone of a lost move ends the session it
+    leads to; the tombstone, which then leads nowhere, goes a minute later
+    instead of living on as long as the session would have."""
+    target, old_cookie = rotated
+    target.clock.advance(MINUTE + 1)
+    target.send("/read", f"session={old_cookie}")  # due a touch: moved; the answer is lost
+    logout = target.send("/logout", f"session={old_cookie}")
+    assert logout.status_code == 200 and set_cookie(logout) == ""
+    assert target.record(old_cookie) is not None
+    target.clock.advance(tombstones.TOMBSTONE_SECONDS + 1)
+    assert target.record(old_cookie) is None
+
+
 def test_the_old_id_lasts_a_minute_once_the_browser_is_back_with_the_new_cookie(
     rotated: tuple[Target, str],
 ) -> None:

@@ -114,7 +114,12 @@ def _follow(
     ctx: Context, state: Loaded, tombstone: Record, settings: Settings,
 ) -> Steps[tuple[dict[str, Any], Loaded] | None]:
     """The session a key-migration tombstone points to, as this request's
-    (see :mod:`~flask_strongbox.engine.tombstones`), or ``None``."""
+    (see :mod:`~flask_strongbox.engine.tombstones`), or ``None`` if it has
+    no successor or the successor was rotated on (a login or
+    ``regenerate()``). A successor that ended (revoked, logged out, expired)
+    ends this session too: the cookie is cleared, as for any ended session,
+    instead of being told for as long as the tombstone lives that its id
+    was rotated away."""
     sid = tombstones.successor(ctx.keyring, tombstone, state.sid)
     if sid is None:
         return None
@@ -124,10 +129,9 @@ def _follow(
     if ctx.exclusive:
         yield from leases.take(moved, moved.key, settings)
     record = yield from _fetch(ctx, moved, settings)
-    if record is None or tombstones.is_tombstone(record):
+    if record is not None and tombstones.is_tombstone(record):
         return None
-    data, moved = _open(ctx, moved, record, settings)
-    return (data, moved) if moved.record is not None else None
+    return _open(ctx, moved, record, settings)
 
 
 def _moved(state: Loaded, data: dict[str, Any]) -> None:

@@ -87,9 +87,21 @@ def keep_mark(save: Save) -> Save:
     return replace(save, data=marked, plaintext=serialization.dumps(marked))
 
 
+def after_write(ctx: Context, state: Loaded, ended: bool, now: float) -> Steps[None]:
+    """After a save that wrote the session ``state`` loaded (``ended``: and
+    cleared its cookie): :func:`settle` the old id's tombstone if the
+    browser is back with the new cookie (the write dropped the mark), or if
+    the request followed the tombstone and ended the session it leads to."""
+    if state.moved_from and not state.followed:
+        yield from settle(ctx, state.moved_from, now)
+    elif ended and state.via is not None:
+        yield from settle(ctx, state.via.key, now)
+
+
 def settle(ctx: Context, tombstone_key: str, now: float) -> Steps[None]:
     """The browser came back with a moved session's own cookie, and the
-    mark is gone from the record: cut the old id's tombstone to
+    mark is gone from the record (or the session ended): cut the old id's
+    tombstone to
     :data:`~flask_strongbox.engine.tombstones.TOMBSTONE_SECONDS`, for the
     requests still on their way with the old cookie (``now``: the time it
     is written at, :meth:`Writer.late`). Best effort: if the

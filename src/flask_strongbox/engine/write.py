@@ -59,9 +59,8 @@ class Writer:
             outcome = yield from self.delete(save)
         else:
             return NOTHING
-        state = save.state
-        if state is not None and state.moved_from and not state.followed:
-            yield from moves.settle(save.ctx, state.moved_from, self.late(save.ctx))
+        if save.state is not None:
+            yield from moves.after_write(save.ctx, save.state, outcome.clear, self.late(save.ctx))
         return outcome
 
     # -- the actions -----------------------------------------------------------
