@@ -101,11 +101,10 @@ def after_write(ctx: Context, state: Loaded, ended: bool, now: float) -> Steps[N
 def settle(ctx: Context, tombstone_key: str, now: float) -> Steps[None]:
     """The browser came back with a moved session's own cookie, and the
     mark is gone from the record (or the session ended): cut the old id's
-    tombstone to
-    :data:`~flask_strongbox.engine.tombstones.TOMBSTONE_SECONDS`, for the
-    requests still on their way with the old cookie (``now``: the time it
-    is written at, :meth:`Writer.late`). Best effort: if the
-    store fails now, the tombstone just lives on to its own end."""
+    tombstone to :data:`~flask_strongbox.engine.tombstones.TOMBSTONE_SECONDS`
+    from ``now`` (the time it is written at), for the requests still on
+    their way with the old cookie. Best effort: if the store fails now, the
+    tombstone just lives on to its own end."""
     try:
         yield from ops.touch(tombstone_key, now + tombstones.TOMBSTONE_SECONDS, ctx.now)
     except StoreUnavailable as exc:
