@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 import redis
 from cachelib.file import FileSystemCache
 from cachelib.serializers import JSONSerializer
@@ -178,3 +179,9 @@ BACKENDS = {
     "postgres": postgres_legacy,
     "filesystem-json": filesystem_json_legacy,
 }
+
+
+@pytest.fixture(name="legacy", params=sorted(BACKENDS))
+def fixture_legacy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Legacy]:
+    """A Flask-Session app and our reader, once per backend."""
+    yield from BACKENDS[request.param](tmp_path)

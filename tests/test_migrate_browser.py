@@ -8,7 +8,6 @@ after ``STRONGBOX_MIGRATE_UNTIL``, gets no session.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from flask_strongbox.testing import Clock as FakeClock
 
 from .legacy_apps import cookie_app, typed
 from .legacy_stores import redis_legacy
-from .test_migrate_flask_session_on_the_fly import as_strongbox_keeps
+from .legacy_switch import STRONGBOX_COOKIE, as_strongbox_keeps
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -34,7 +33,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::DeprecationWarning:flask_session.*")]
 
 CHROMIUM = Path("/usr/bin/chromium")
-STRONGBOX_COOKIE = re.compile(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}")
 
 
 class QuietHandler(WSGIRequestHandler):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pickle
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +21,8 @@ import pytest
 from flask_strongbox.migrate import Loaded, Missing, Refused, take
 
 from .legacy_apps import typed
-from .legacy_stores import BACKENDS, Legacy
+from .legacy_stores import Legacy
+from .legacy_stores import fixture_legacy as fixture_legacy  # a fixture, here for pytest to find
 
 pytestmark = pytest.mark.filterwarnings(
     # Flask-Session 0.8 deprecates SESSION_USE_SIGNER and its filesystem
@@ -49,11 +49,6 @@ def no_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for name in ("loads", "load", "Unpickler"):
         monkeypatch.setattr(pickle, name, refuse)
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def legacy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Legacy]:
-    yield from BACKENDS[request.param](tmp_path)
 
 
 def test_each_client_reads_back_exactly_what_flask_session_loads(legacy: Legacy) -> None:

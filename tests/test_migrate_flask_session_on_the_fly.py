@@ -12,30 +12,25 @@ from __future__ import annotations
 
 import logging
 import pickle
-import re
 import time
-from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask, session
-from flask.testing import FlaskClient
 
-from flask_strongbox import Strongbox, serialization
 from flask_strongbox.interface import strongbox_of
 from flask_strongbox.migrate import Missing, Refused
 from flask_strongbox.stores.base import Store
-from flask_strongbox.stores.sqlite import SQLiteStore
 from flask_strongbox.testing import Clock as FakeClock
 
-from .legacy_apps import FLASK_SESSION_DATA, add_views, typed
-from .legacy_stores import BACKENDS, Legacy, flask_session_app, redis_legacy
+from .legacy_apps import FLASK_SESSION_DATA, typed
+from .legacy_stores import Legacy, flask_session_app, redis_legacy
+from .legacy_stores import fixture_legacy as fixture_legacy  # fixtures, here for pytest to find
+from .legacy_switch import STRONGBOX_COOKIE, as_strongbox_keeps, switched, visit
+from .legacy_switch import fixture_clock as fixture_clock
+from .legacy_switch import fixture_sqlite_store as fixture_sqlite_store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:flask_session.*")
-
-STRONGBOX_COOKIE = re.compile(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}")
 
 
 class Payload:
@@ -46,62 +41,6 @@ class Payload:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (open, (str(self.marker), "w"))
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def legacy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Legacy]:
-    yield from BACKENDS[request.param](tmp_path)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    clock = FakeClock()
-    clock.advance(30)
-    return clock
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    store = SQLiteStore(str(tmp_path / "strongbox.sqlite3"))
-    yield store
-    store.close()
-
-
-def switched(old: Flask, url: str | None, store: Store, clock: FakeClock) -> Flask:
-    """``old``'s app restarted on Strongbox: its Flask and Flask-Session keys
-    kept (the old store objects are simply no longer used), migration on."""
-    app = Flask(__name__)
-    kept = {k: v for k, v in old.config.items()
-            if k.startswith("SESSION_") or k in ("SECRET_KEY", "PERMANENT_SESSION_LIFETIME")}
-    app.config.update({
-        **kept, "TESTING": True,
-        "STRONGBOX_MIGRATE_FROM": "flask-session",
-        **({} if url is None else {"STRONGBOX_MIGRATE_STORE": url}),
-        "STRONGBOX_MIGRATE_UNTIL": datetime.fromtimestamp(clock.now, timezone.utc) + timedelta(days=7),
-    })
-    add_views(app, {})
-
-    @app.route("/count")
-    def count() -> str:
-        session["n"] = session.get("n", 0) + 1
-        return str(session["n"])
-
-    Strongbox(app, store=store, clock=clock)
-    return app
-
-
-def as_strongbox_keeps(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` as Strongbox stores it: datetimes to the second, in UTC (as
-    Flask's own cookie session keeps them). Everything else is exact."""
-    return serialization.loads(serialization.dumps(data))
-
-
-def visit(app: Flask, cookie: str) -> tuple[FlaskClient, dict[str, Any]]:
-    client = app.test_client()
-    client.set_cookie("session", cookie)
-    client.get("/show")
-    loaded: dict[str, Any] = app.config["LOADED"].pop()
-    return client, loaded
 
 
 def test_every_client_stays_logged_in_with_what_flask_session_loaded(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import pickle
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,34 +14,17 @@ from flask import Flask
 
 from flask_strongbox.migrate import Missing, Refused
 from flask_strongbox.stores.base import Store
-from flask_strongbox.stores.sqlite import SQLiteStore
 from flask_strongbox.testing import Clock as FakeClock
 
 from .legacy_apps import typed
-from .legacy_stores import BACKENDS, LIFETIME, Legacy, sqlite_legacy
-from .test_migrate_flask_session_on_the_fly import STRONGBOX_COOKIE, as_strongbox_keeps, switched, visit
+from .legacy_stores import LIFETIME, Legacy, sqlite_legacy
+from .legacy_stores import fixture_legacy as fixture_legacy  # fixtures, here for pytest to find
+from .legacy_switch import STRONGBOX_COOKIE, as_strongbox_keeps, switched, visit
+from .legacy_switch import fixture_clock as fixture_clock
+from .legacy_switch import fixture_sqlite_store as fixture_sqlite_store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:flask_session.*")
 PICKLED = "OldPickledSession0123456789abcdefghijklmnopq"
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def legacy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Legacy]:
-    yield from BACKENDS[request.param](tmp_path)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    clock = FakeClock()
-    clock.advance(30)
-    return clock
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    store = SQLiteStore(str(tmp_path / "strongbox.sqlite3"))
-    yield store
-    store.close()
 
 
 def run_import(app: Flask, *more: str) -> dict[str, int]:

@@ -1,4 +1,9 @@
-"""Every ``STRONGBOX_*`` setting, its default, and its check, in one place.
+"""Every ``STRONGBOX_*`` setting and its default, in one place, and
+:meth:`Settings.from_config`, which reads them from an app's config.
+
+Each value is checked on its own by :mod:`flask_strongbox.setting_checks`;
+what takes several settings together (a key given twice, fallbacks without a
+key, a migration without its end) is checked here.
 
 Flask's own keys (``SECRET_KEY``, ``SECRET_KEY_FALLBACKS``,
 ``PERMANENT_SESSION_LIFETIME``, ``SESSION_REFRESH_EACH_REQUEST`` and
@@ -9,7 +14,6 @@ may change them after ``init_app``, as the tutorial does.
 from __future__ import annotations
 
 import difflib
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -18,7 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
-from .keys import fallbacks_of
+from .setting_checks import check
 from .stores.base import Store
 
 
@@ -148,7 +152,8 @@ class Settings:
         :raises ConfigurationError: for an unknown ``STRONGBOX_*`` key (with
             the closest known one) or a value of the wrong kind.
         """
-        names = {f.name for f in fields(cls)}
+        by_name = {f.name: f for f in fields(cls)}
+        names = set(by_name)
         unknown = [k for k in config if k.startswith("STRONGBOX_") and k[10:].lower() not in names]
         if unknown:
             key = unknown[0]
@@ -157,7 +162,7 @@ class Settings:
             raise ConfigurationError(f"{key} is not a Strongbox setting{hint}")
         values = {n: config[f"STRONGBOX_{n.upper()}"] for n in names if f"STRONGBOX_{n.upper()}" in config}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        checked = {name: _check(name, value) for name, value in values.items()}
+        checked = {name: check(by_name[name], value) for name, value in values.items()}
         return cls(**_session_key(checked))
 
     @property
@@ -200,129 +205,6 @@ def _read_key(path: str) -> str:
     return key
 
 
-def _check(name: str, value: Any) -> Any:
-    """``value``, checked (and normalized) for the setting ``name``."""
-    setting = f"STRONGBOX_{name.upper()}"
-    check = _CHECKS.get(name) or _CHECKS_BY_KIND.get(_KINDS[name], _positive_number)
-    return check(setting, value)
-
-
-def _identity_keys(setting: str, value: Any) -> tuple[str, ...]:
-    keys = (value,) if isinstance(value, str) else tuple(value)
-    if not keys or not all(isinstance(k, str) and k for k in keys):
-        raise ConfigurationError(f"{setting} must be a non-empty list of session keys")
-    return keys
-
-
-def _secret(setting: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if not isinstance(value, (str, bytes)) or not value:
-        raise ConfigurationError(f"{setting} must be a non-empty str or bytes key")
-    return value
-
-
-def _secret_fallbacks(setting: str, value: Any) -> tuple[str | bytes, ...]:
-    keys = fallbacks_of(value, setting)
-    for i, key in enumerate(keys):
-        _secret(f"{setting}[{i}]", key)
-    return keys
-
-
-def _path(setting: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-        raise ConfigurationError(f"{setting} must be a file path")
-    return str(os.fspath(value))
-
-
-def _clock(setting: str, value: Any) -> Any:
-    if not callable(value):
-        raise ConfigurationError(f"{setting} must be a callable returning Unix seconds")
-    return value
-
-
-def _store(setting: str, value: Any) -> Any:
-    from .aio.base import AsyncStore  # for the async adapters
-
-    if not isinstance(value, (str, Store, AsyncStore)):
-        raise ConfigurationError(f"{setting} must be a URL string or a store object")
-    return value
-
-
-def _flag(setting: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"{setting} must be True or False, not {value!r}")
-    return value
-
-
-def _name(setting: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"{setting} must be a non-empty string")
-    return value
-
-
-def _header(setting: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or not all(c.isalnum() or c in "-_" for c in value):
-        raise ConfigurationError(f"{setting} must be a header name such as 'Authorization', or None")
-    return value
-
-
-def _count(setting: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"{setting} must be a whole number, 0 or more, not {value!r}")
-    return value
-
-
-def _cap(setting: str, value: Any) -> Any:
-    return None if value is None else _positive_number(setting, value)
-
-
-def _duration(setting: str, value: Any) -> timedelta:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = timedelta(seconds=value)
-    if not isinstance(value, timedelta) or value <= timedelta(0):
-        raise ConfigurationError(
-            f"{setting} must be a positive timedelta or number of seconds, not {value!r}"
-        )
-    return value
-
-
-def _positive_number(setting: str, value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigurationError(f"{setting} must be a positive number, not {value!r}")
-    return value
-
-
-def _migrate_from(setting: str, value: Any) -> Any:
-    if value not in (None, "flask-cookie", "flask-session"):
-        raise ConfigurationError(f"{setting} must be 'flask-cookie' or 'flask-session', not {value!r}")
-    return value
-
-
-def _moment(setting: str, value: Any) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise ConfigurationError(f"{setting} must be an ISO 8601 date and time, not {value!r}") from None
-    if value is None:
-        return None
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise ConfigurationError(
-            f"{setting} must be a timezone-aware datetime, such as "
-            f"datetime(2030, 1, 31, tzinfo=timezone.utc), not {value!r}"
-        )
-    return value
-
-
-def _optional_name(setting: str, value: Any) -> str | None:
-    return None if value is None else _name(setting, value)
-
-
 def _check_migration(settings: Settings) -> None:
     """The migration settings, checked together: a window that closes by
     itself. (Without ``STRONGBOX_MIGRATE_STORE``, Flask-Session cookies find
@@ -334,14 +216,3 @@ def _check_migration(settings: Settings) -> None:
             "STRONGBOX_MIGRATE_UNTIL is required with STRONGBOX_MIGRATE_FROM: set it to the "
             "timezone-aware datetime after which legacy sessions are no longer moved"
         )
-
-
-_KINDS = {f.name: f.type for f in fields(Settings)}
-_CHECKS: dict[str, Callable[[str, Any], Any]] = {
-    "identity_keys": _identity_keys, "clock": _clock, "store": _store,
-    "key_prefix": _name, "table": _name, "max_sessions_per_user": _cap, "header": _header,
-    "redis_cache": _count,
-    "migrate_from": _migrate_from, "migrate_until": _moment, "migrate_store": _optional_name,
-    "secret_key": _secret, "secret_key_fallbacks": _secret_fallbacks, "secret_key_file": _path,
-}
-_CHECKS_BY_KIND: dict[object, Callable[[str, Any], Any]] = {"timedelta": _duration, "bool": _flag}

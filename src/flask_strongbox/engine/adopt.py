@@ -11,42 +11,33 @@ index, under today's lifetimes, and rotated at its next login.
 
 A legacy cookie is moved at most once, whichever app server sees it: the move
 is claimed by :meth:`Store.create <flask_strongbox.stores.base.Store.create>`
-of a *marker* under a store key derived from the cookie (a keyed hash, never
-the cookie), which fails for everyone after the first. The marker lives until
-the legacy cookie would have expired (or the migration window closes), so a
-replay of the cookie gets a fresh, empty session. A marker is stored as a
-tombstone without a successor, which every part of Strongbox already treats as
-"no session here".
+of a *marker*, which fails for everyone after the first, and a replay of the
+cookie gets a fresh, empty session. The markers, the pointers a bulk import
+leaves, and their store keys are in :mod:`~flask_strongbox.engine.markers`.
 """
 
 from __future__ import annotations
 
-import hmac
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import ids, sealing, serialization
+from .. import ids, serialization
 from ..audit import logger
 from ..errors import SaveConflict, StoreUnavailable, UnreadableRecord
-from ..keys import Keyring, KeySet
 from ..migrate.results import LegacyResult, Loaded, Refused
-from ..stores.base import Record
 from . import load as loading
-from . import ops, tombstones
+from . import ops
 from .context import CLEAR, MARKERS, NOTHING, Context, Outcome
 from .load import Verified
+from .markers import import_key, marker, marker_key, pointed_to
 from .ops import Steps
 from .state import Loaded as LoadState
 
 if TYPE_CHECKING:
     from .core import Engine
     from .session import LazySession
-
-_MARKER_LABEL = b"flask-strongbox legacy marker"
-#: A tombstone without a successor (see :mod:`~flask_strongbox.engine.tombstones`).
-_MARKER_BLOB = b"\x00"
 
 
 class LegacySource(Protocol):
@@ -181,7 +172,7 @@ class Adopter:
                 continue
             if pointer is None:
                 continue
-            sid = tombstones.successor(ctx.keyring, pointer, _token_id(token))
+            sid = pointed_to(ctx.keyring, pointer, token)
             if sid is None or not (yield from ops.delete(key)):
                 return self._replayed(ctx, key)  # taken by a concurrent request
             cookie = ids.sign(ctx.keyring, sid)
@@ -232,7 +223,7 @@ class Adopter:
             return CLEAR if empty else (yield from self.engine.save_steps(ctx, session))
         if empty:
             return CLEAR  # a legacy session with nothing in it, or logged out at once: nothing written
-        if not (yield from ops.create(self._marker(ctx, adoption))):
+        if not (yield from ops.create(marker(adoption.marker, ctx.now, adoption.until))):
             self._count("raced")
             if session.modified:
                 raise SaveConflict(1, "a concurrent request migrated this legacy session first; nothing "
@@ -249,46 +240,9 @@ class Adopter:
                     self.source.name, ctx.events.fingerprint(adoption.marker))
         return outcome
 
-    def _marker(self, ctx: Context, adoption: Adoption) -> Record:
-        assert adoption.marker is not None
-        return Record(key=adoption.marker, blob=_MARKER_BLOB, version=1, created=ctx.now,
-                      last_seen=ctx.now, expires=adoption.until, absolute_expires=adoption.until)
-
     def _count(self, what: str) -> None:
         with self._lock:
             self.counts[what] += 1
-
-
-def marker_key(keyset: KeySet, source: str, token: str) -> str:
-    """The store key that remembers a moved legacy session: a keyed hash of
-    the source and ``token`` (64 hex digits), under a key derived from the
-    app's secret, so the store holds nothing that is, or leads to, a cookie."""
-    key = hmac.digest(keyset.lookup, _MARKER_LABEL, "sha256")
-    return hmac.digest(key, f"{source}\x00{token}".encode(), "sha256").hex()
-
-
-def pointer(keyring: Keyring, key: str, token: str, sid: bytes, span: tuple[float, float]) -> Record:
-    """The record a bulk import leaves under ``key`` (:func:`import_key`)
-    for the legacy session ``token`` names: a tombstone pointing to session
-    ``sid``, from ``span[0]`` until ``span[1]``. The pointer is sealed under
-    a key derived from ``token``, which only the legacy cookie carries, so a
-    store dump and the app's keys do not lead to the session."""
-    now, until = span
-    old = sealing.Binding(_token_id(token), key, now, None)
-    blob = _MARKER_BLOB + tombstones.pointer_to(keyring, old, keyring.primary, sid)
-    return Record(key=key, blob=blob, version=1, created=now, last_seen=now, expires=until,
-                  absolute_expires=until)
-
-
-def _token_id(token: str) -> bytes:
-    """The legacy session's id as the sealing derives keys from it."""
-    return token.encode("utf-8", "surrogatepass")
-
-
-def import_key(keyset: KeySet, source: str, token: str) -> str:
-    """The store key of the pointer a bulk import leaves for the legacy
-    session ``token`` names (see :func:`marker_key`)."""
-    return marker_key(keyset, f"{source} import", token)
 
 
 def _present(key: str, now: float) -> Steps[bool]:

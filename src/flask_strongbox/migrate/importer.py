@@ -6,9 +6,9 @@ Each record read is written as a new Strongbox session (sealed, in the
 per-user index, under today's lifetimes), and beside it a *pointer* under a
 keyed hash of the record's old key: a tombstone that leads to the new session.
 The old record is deleted last. On the user's next request, the Flask-Session
-cookie finds the pointer (:mod:`~flask_strongbox.engine.adopt`), which is
-deleted as the browser is given the new session's cookie, so a replayed
-cookie finds nothing.
+cookie finds the pointer (:mod:`~flask_strongbox.engine.markers`, read by
+:mod:`~flask_strongbox.engine.adopt`), which is deleted as the browser is
+given the new session's cookie, so a replayed cookie finds nothing.
 
 Running it again is safe: moved records are gone from the old store, and a
 record whose pointer exists already (a run stopped between the two steps) is
@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .. import ids
-from ..engine.adopt import import_key, marker_key, pointer
 from ..engine.context import MARKERS, Context
 from ..engine.core import Engine
+from ..engine.markers import import_key, marker_key, pointer
 from ..engine.session import LazySession
 from .results import LegacyReader, LegacyRecord, Loaded, Missing, Refused
 

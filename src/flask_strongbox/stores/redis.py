@@ -3,12 +3,11 @@
 Each record is one hash under ``{prefix}s:{key}`` that the server expires by
 itself. Every write is one Lua script touching only that key, so each is atomic
 and safe on Cluster without hash tags. A sorted set per user, ``{prefix}u:{user}``,
-lists that user's record keys, scored by record version. It is a hint, not the
-truth: readers check each member against the record's own ``user`` field and
-drop stale ones, so records that expire or are evicted never leave it wrong.
-A session's lease is one string, ``{prefix}l:{key}``, that the server expires
-when the lease ends: taken and renewed by one script, released by another
-that deletes it only for the token holding it.
+lists that user's record keys: a hint, checked against the records each time
+it is read (:mod:`.redis_index`). A session's lease is one string,
+``{prefix}l:{key}``, that the server expires when the lease ends: taken and
+renewed by one script, released by another that deletes it only for the token
+holding it.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from . import redis_steps as steps
 from .base import Record, StoreStats, check_lease
 from .redis_cache import PLAIN, UNSUPPORTED, TrackedReads, tracking_connection
 from .redis_client import Server, wrong_type
+from .redis_index import UserIndex
 from .redis_records import decode, num, number, ttl_ms
 from .redis_urls import Client, LazyClient, client_factory, redact
 
@@ -57,6 +57,7 @@ class RedisStore:
         self._guard, self._run = self._server.guard, self._server.run
         self.prefix = prefix
         self._names = steps.Names(prefix)
+        self._index = UserIndex(self._server, self._names)
         #: The URL it was made from (by :meth:`from_url`), for an async
         #: store on the same server; never shown.
         self.url: str | None = None
@@ -118,9 +119,6 @@ class RedisStore:
     def _record_key(self, key: str) -> str:
         return self._names.record(key)
 
-    def _index_key(self, user: str) -> str:
-        return self._names.index(user)
-
     def _lease_key(self, key: str) -> str:
         return self._names.lease(key)
 
@@ -160,12 +158,12 @@ class RedisStore:
         return deleted
 
     def sessions_of(self, user_hash: str, now: float) -> list[Record]:
-        found = self._verified(user_hash)
+        found = self._index.verified(user_hash)
         return sorted((r for r in found if r.is_live(now)), key=lambda r: (r.created, r.key))
 
     def delete_user(self, user_hash: str, keep: str | None = None) -> list[str]:
         user = user_hash
-        members = self._members(user)
+        members = self._index.members(user)
         removed, done = [], []
         for member, score in members:
             key = member.decode()
@@ -176,7 +174,7 @@ class RedisStore:
             if deleted:
                 removed.append(key)
             done.append((member, score))
-        self._drop(user, done)
+        self._index.drop(user, done)
         return removed
 
     def lock(self, key: str, token: str, until: float, now: float) -> bool:
@@ -206,7 +204,7 @@ class RedisStore:
             if removed >= limit:
                 break
         for batch in self._server.scan(self.prefix + "u:"):
-            self._clean_indexes(batch)
+            self._index.clean(batch)
         return removed
 
     def scan(self, cursor: str, limit: int) -> tuple[list[Record], str]:
@@ -239,25 +237,6 @@ class RedisStore:
             self._tracked.close()
         self._server.close()
 
-    def _verified(self, user: str) -> list[Record]:
-        """The records the index of ``user`` names that still belong to
-        ``user``, live or not; members naming anything else are dropped."""
-        members = self._members(user)
-        with self._guard() as client:
-            pipe = client.pipeline(transaction=False)
-            for member, _ in members:
-                pipe.hgetall(self._record_key(member.decode()))
-            rows = pipe.execute(raise_on_error=False) if members else []
-        found, stale = [], []
-        for (member, score), fields in zip(members, rows, strict=True):
-            if not isinstance(fields, dict) or fields.get(b"user") != user.encode():
-                stale.append((member, score))  # gone, another owner's, or not a hash
-                continue
-            with suppress(UnreadableRecord):  # still listed, so delete_user finds it
-                found.append(decode(member.decode(), fields))
-        self._drop(user, stale)
-        return found
-
     def _decoded(self, keys: list[bytes]) -> list[Record]:
         """The records under these raw keys, passing over what is gone or unreadable."""
         if not keys:
@@ -273,40 +252,6 @@ class RedisStore:
                 with suppress(UnreadableRecord, UnicodeDecodeError):
                     found.append(decode(raw[cut:].decode(), fields))
         return found
-
-    def _members(self, user: str) -> list[tuple[bytes, float]]:
-        """The (key, version) members of the user's index; none if the index
-        key holds another type (the next index write replaces it)."""
-        try:
-            with self._guard() as client:
-                return list(client.zrange(self._index_key(user), 0, -1, withscores=True))
-        except Exception as exc:
-            if wrong_type(exc):
-                return []
-            raise
-
-    def _clean_indexes(self, indexes: list[bytes]) -> None:
-        """Drop the members of these user indexes that name a record that is
-        gone or has another owner; a few round trips for the whole batch."""
-        with self._guard() as client:
-            pipe = client.pipeline(transaction=False)
-            for index in indexes:
-                pipe.zrange(index, 0, -1, withscores=True)
-            lists = pipe.execute(raise_on_error=False)
-        members = [(i, m, s) for i, found in zip(indexes, lists, strict=True)
-                   if isinstance(found, list) for m, s in found]
-        owners = self._server.hget_all([self._record_key(m.decode()) for _, m, _ in members], "user")
-        cut, stale = len(self.prefix) + 2, dict[str, list[tuple[bytes, float]]]()
-        for (index, member, score), owner in zip(members, owners, strict=True):
-            if owner != index[cut:]:
-                stale.setdefault(index[cut:].decode(), []).append((member, score))
-        for user, gone in stale.items():
-            self._drop(user, gone)
-
-    def _drop(self, user: str, members: list[tuple[bytes, float]]) -> None:
-        if members:
-            pairs = [x for member, score in members for x in (member, repr(score))]
-            self._run("index_drop", self._index_key(user), *pairs)
 
 
 def _cursor(cursor: str) -> tuple[int, int]:
