@@ -85,7 +85,7 @@ def no_tombstone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """An engine whose rotation leaves the old record alive instead of a
     tombstone."""
 
-    def kept(current: Record, now: float, pointer: bytes) -> Record:
+    def kept(current: Record, now: float, pointer: bytes, until: Record | None = None) -> Record:
         return replace(current, version=current.version + 1)
 
     monkeypatch.setattr(tombstones, "tombstone", kept)
@@ -102,6 +102,22 @@ def test_a_blind_overwrite_is_caught_within_a_few_seeds() -> None:
 def test_a_missing_tombstone_is_caught_within_a_few_seeds() -> None:
     seed = _first_failing("sqlite")
     assert seed is not None and seed < 200
+
+
+@pytest.fixture
+def lasting_tombstones(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An engine whose login and ``regenerate()`` tombstones live an hour,
+    not the documented minute: a browser whose login answer was lost keeps
+    being told to retry with a cookie it never got."""
+    monkeypatch.setattr(tombstones, "TOMBSTONE_SECONDS", 3600.0)
+    yield
+
+
+@pytest.mark.usefixtures("lasting_tombstones")
+def test_a_browser_left_stuck_with_503s_is_caught_within_a_few_seeds() -> None:
+    seed = _first_failing("memory", limit=300)
+    assert seed is not None
+    assert any("is stuck" in v for v in run_seed(seed, "memory").violations)
 
 
 def test_a_failing_run_shrinks_and_tells_its_story(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,6 +40,9 @@ TICK = 0.0002
 START = 1_800_000_000.0
 _DAY = 86400.0
 LIFETIMES = Lifetimes(permanent=31 * _DAY, idle=3600.0, absolute=31 * _DAY, touch_interval=60.0)
+#: How long after the final reads each browser makes one more change: past
+#: the minute a login's or ``regenerate()``'s tombstone is documented to live.
+SETTLED = 61.0
 #: The app's keys before and after the run's key rotation (derived once). The
 #: rotation waits until no request runs (a deploy that drains its workers):
 #: a request still running under the old primary key looks a moved session's
@@ -260,14 +263,28 @@ class World:
             self.spawn(self.request(spec) if spec.op in PAGES else self.action(spec), spec.at)
 
     def final_reads(self) -> None:
-        """Each browser's session once everything settled, fault-free."""
+        """Each browser's session once everything settled, fault-free; then,
+        a minute on (every tombstone of a login or ``regenerate()`` gone),
+        its next change, which must be answered 2xx: a browser is never left
+        with a cookie that only earns 503s (one told to retry with a new
+        cookie it never got)."""
         self.fault_rate = 0.0
         for browser in range(self.plan.browsers):
-            spec = Spec(10_000 + browser, browser, "read", None, None, 0.0)
-            self.spawn(self.request(spec), 0.0)
-            self.run()
-            final = self.history.events.pop()
+            final = self._alone(Spec(10_000 + browser, browser, "read", None, None, 0.0))
             self.history.final[browser] = final.seen if final.seen is not None else {}
+        self.now += SETTLED
+        for browser in range(self.plan.browsers):
+            after = self._alone(Spec(20_000 + browser, browser, "set", "later", "v", 0.0))
+            if after.status != "ok":
+                self.errors.append(f"browser {browser} is stuck: a change a minute after everything "
+                                   f"settled was answered 503: {after.detail}")
+
+    def _alone(self, spec: Spec) -> Event:
+        """``spec``'s request, run with nothing else running; its event,
+        kept out of the history."""
+        self.spawn(self.request(spec), 0.0)
+        self.run()
+        return self.history.events.pop()
 
 
 def _revoke(world: World, spec: Spec) -> str | None:
