@@ -175,6 +175,21 @@ def test_requests_that_follow_a_lost_move_keep_its_tombstone_alive(rotated: tupl
     assert target.read(old_cookie) == {}
 
 
+def test_a_process_still_on_the_old_key_follows_a_move_made_under_the_new_one(
+    rotated: tuple[Target, str],
+) -> None:
+    """Mid-rollout, step two: one process has made the new key current and
+    moved Alice's session; another still has the old key current and the
+    new one as a fallback. There, her old cookie still leads to her session,
+    and her new cookie opens it too."""
+    target, old_cookie = rotated
+    new_cookie = set_cookie(target.send("/write", f"session={old_cookie}"))  # moved, under SECRET
+    assert new_cookie
+    target.app.config.update(SECRET_KEY=OLD_SECRET, SECRET_KEY_FALLBACKS=[SECRET])  # the other process
+    assert target.read(old_cookie) == {"user": "alice", "n": 1}
+    assert target.read(new_cookie) == {"user": "alice", "n": 1}
+
+
 def test_a_revoked_session_ends_for_a_browser_that_missed_its_move(rotated: tuple[Target, str]) -> None:
     """Alice's move answer was lost, then her sessions were revoked. Her old
     cookie's tombstone still leads somewhere for as long as it lives, but

@@ -87,6 +87,12 @@ def make_app(store: Store, clock: Clock, **config: Any) -> Flask:
         app.config["HOLD"].wait(10)  # until the test lets it save
         return str(session["n"])
 
+    @app.route("/page-held")
+    def page_held() -> str:
+        session.permanent
+        app.config["HOLD"].wait(10)  # until the test lets it save
+        return "ok"
+
     @app.route("/whoami")
     def whoami() -> Any:
         return jsonify(user=session.get("user"), n=session.get("n"))
@@ -216,6 +222,25 @@ def test_a_write_from_an_id_rotated_away_is_refused_never_dropped(app: Flask) ->
     assert "cart" not in dump(app, new)
     retried = Browser(app, new).get("/cart/x/1")  # the browser's retry carries the new cookie
     assert retried.status_code == 200 and dump(app, new)["cart"] == {"x": 1}
+
+
+def test_a_page_that_loaded_before_a_login_does_not_keep_the_old_id_alive(app: Flask, clock: Clock) -> None:
+    """A page loads; a login in another tab rotates the id away; the page
+    then slides the expiry it loaded, which lands on the old id's tombstone.
+    A minute on, the old cookie is a new session like any ended one, never
+    a 503 asking for a retry with a new cookie the browser may not have."""
+    old = logged_in(app, "guest")
+    clock.advance(120)  # a touch is due
+    app.config["HOLD"] = held = threading.Event()
+    page = threading.Thread(target=lambda: Browser(app, old).get("/page-held"), daemon=True)
+    page.start()
+    assert set_cookie(Browser(app, old).get("/login/alice"))
+    held.set()
+    page.join(10)
+    clock.advance(61)
+    late = Browser(app, old).get("/cart/x/1")
+    assert late.status_code == 200
+    assert dump(app, set_cookie(late) or "") == {"cart": {"x": 1}}
 
 
 # -- exclusive sessions ------------------------------------------------------------------

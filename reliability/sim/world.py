@@ -43,12 +43,14 @@ LIFETIMES = Lifetimes(permanent=31 * _DAY, idle=3600.0, absolute=31 * _DAY, touc
 #: How long after the final reads each browser makes one more change: past
 #: the minute a login's or ``regenerate()``'s tombstone is documented to live.
 SETTLED = 61.0
-#: The app's keys before and after the run's key rotation (derived once). The
-#: rotation waits until no request runs (a deploy that drains its workers):
-#: a request still running under the old primary key looks a moved session's
-#: successor up under that key, and finds nothing (see RELIABILITY.md).
+#: The app's keys before, during and after the run's key rotation (derived
+#: once), rolled out in the two steps the docs give for more than one
+#: process: the new key first as a fallback everywhere, then made the
+#: current key with the old one as a fallback. Requests run across each step;
+#: the second waits only until no request started before the first is left
+#: (every process has the new key before any signs with it).
 _SECRETS = ("simulated-secret-key-0-" + "x" * 40, "simulated-secret-key-1-" + "y" * 40)
-KEYRINGS = (Keyring(_SECRETS[0]), Keyring(_SECRETS[1], [_SECRETS[0]]))
+KEYRINGS = (Keyring(_SECRETS[0]), Keyring(_SECRETS[0], [_SECRETS[1]]), Keyring(_SECRETS[1], [_SECRETS[0]]))
 
 
 #: Faults of one store call: their kind, and what the story says. ``retried``
@@ -107,8 +109,8 @@ class World:
         self.fault_rate = plan.fault_rate
         self._tasks: list[_Waiting] = []
         self._applied: set[int] = set()
-        #: Requests between their start and their answer.
-        self.running = 0
+        #: Requests between their start and their answer, by the keys they run with.
+        self.running: dict[int, int] = {id(k): 0 for k in KEYRINGS}
 
     def clock(self) -> float:
         return self.now
@@ -188,11 +190,12 @@ class World:
         """One page of ``spec.browser``: load, the view, save; the cookie jar
         takes what the answer sets."""
         yield 0.0
-        self.running += 1
+        keys = id(self.keyring)
+        self.running[keys] += 1
         try:
             yield from self._request(spec)
         finally:
-            self.running -= 1
+            self.running[keys] -= 1
 
     def _request(self, spec: Spec) -> Task[None]:
         event = Event(spec.index, spec.browser, spec.op, spec.key, spec.value, invoked=self.now)
@@ -242,13 +245,16 @@ class World:
 
     def action(self, spec: Spec) -> Task[None]:
         yield 0.0
-        while spec.op == "rotate_key" and self.running:
-            yield 0.001  # the deploy drains the workers first
         event = Event(spec.index, spec.browser, spec.op, spec.key, spec.value, invoked=self.now)
         did = ACTIONS[spec.op](self, spec)
         if did is None:
             return
         self.note(spec.index, did)
+        if spec.op == "rotate_key":
+            while self.running[id(KEYRINGS[0])]:
+                yield 0.001  # every process has the new key before any signs with it
+            self.keyring = KEYRINGS[2]
+            self.note(spec.index, "SECRET_KEY rotated, step 2: the new key current, the old one a fallback")
         if spec.op in ("revoke", "revoke_user", "expire", "rotate_key"):
             event.completed, event.status = self.now, "ok"
             self.history.events.append(event)
@@ -307,10 +313,10 @@ def _expire(world: World, spec: Spec) -> str:
 
 
 def _rotate_key(world: World, spec: Spec) -> str | None:
-    if world.keyring is KEYRINGS[1]:
+    if world.keyring is not KEYRINGS[0]:
         return None
     world.keyring = KEYRINGS[1]
-    return "SECRET_KEY rotated (the old one is a fallback)"
+    return "SECRET_KEY rotated, step 1: the new key is a fallback"
 
 
 def _lose_lease(world: World, spec: Spec) -> str | None:

@@ -62,6 +62,8 @@ def load(ctx: Context, cookie: Verified, settings: Settings) -> Steps[tuple[dict
             yield from leases.take(state, state.key, settings)
         record = yield from _fetch(ctx, state, settings)
         if record is not None and tombstones.is_tombstone(record):
+            if tombstones.ended(record, ctx.now):
+                return _open(ctx, state, None, settings)
             followed = yield from _follow(ctx, state, record, settings)
             if followed is not None:
                 return followed
@@ -119,18 +121,27 @@ def _follow(
     ``regenerate()``). A successor that ended (revoked, logged out, expired)
     ends this session too: the cookie is cleared, as for any ended session,
     instead of being told for as long as the tombstone lives that its id
-    was rotated away."""
+    was rotated away.
+
+    The successor is under the key that was current where the move ran:
+    this process's current key, or, while a new key is being rolled out
+    (first as a fallback everywhere), one of its fallbacks."""
     sid = tombstones.successor(ctx.keyring, tombstone, state.sid)
     if sid is None:
         return None
-    moved = Loaded(sid, ctx.keyring.primary, ids.store_key(ctx.keyring.primary, sid), None,
-                   marker=state.marker, followed=True, leases=state.leases, token=state.token,
-                   via=tombstone)
-    if ctx.exclusive:
-        yield from leases.take(moved, moved.key, settings)
-    record = yield from _fetch(ctx, moved, settings)
+    for keyset in ctx.keyring.sets:
+        moved = Loaded(sid, keyset, ids.store_key(keyset, sid), None,
+                       marker=state.marker, followed=True, leases=state.leases, token=state.token,
+                       via=tombstone)
+        if ctx.exclusive:
+            yield from leases.take(moved, moved.key, settings)
+        record = yield from _fetch(ctx, moved, settings)
+        if record is not None or moved.unreadable:
+            break
     if record is not None and tombstones.is_tombstone(record):
-        return None
+        if not tombstones.ended(record, ctx.now):
+            return None
+        record = None
     return _open(ctx, moved, record, settings)
 
 

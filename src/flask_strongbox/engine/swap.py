@@ -82,11 +82,13 @@ def swap(save: Save, build: Build, follow: bool, attempts: int) -> Steps[Swapped
 
 
 def reread(ctx: Context, key: str) -> Steps[Record | None]:
-    """The record under ``key`` now; ``None`` if it is gone or unreadable."""
+    """The record under ``key`` now; ``None`` if it is gone, unreadable, or
+    a tombstone past its end (:func:`~flask_strongbox.engine.tombstones.ended`)."""
     try:
-        return (yield from ops.get(key, ctx.now))
+        found = yield from ops.get(key, ctx.now)
     except UnreadableRecord:
         return None  # spoilt meanwhile: nothing left to merge onto
+    return None if found is not None and tombstones.ended(found, ctx.now) else found
 
 def _successor(ctx: Context, tombstone: Record, sid: bytes) -> Steps[tuple[bytes, Record | None]]:
     """The id and record a tombstone points to; a tombstone without a
@@ -99,7 +101,19 @@ def _successor(ctx: Context, tombstone: Record, sid: bytes) -> Steps[tuple[bytes
             "this one ran; nothing was saved: retry the request with the new cookie"
         ), reason="rotated away")
     record = yield from reread(ctx, ids.store_key(ctx.keyring.primary, successor))
+    if record is None and len(ctx.keyring.sets) > 1 and (yield from _under_a_fallback(ctx, successor)):
+        raise SaveConflict(1, (
+            "another process moved this session to a key this one has as a fallback (a key "
+            "rotation being rolled out) while this request ran; nothing was saved: retry the request"
+        ), reason="moved under another key")
     return successor, record
+
+
+def _under_a_fallback(ctx: Context, sid: bytes) -> Steps[bool]:
+    for keyset in ctx.keyring.sets[1:]:
+        if (yield from reread(ctx, ids.store_key(keyset, sid))) is not None:
+            return True
+    return False
 
 
 def same_write(stored: Record, written: Record) -> bool:

@@ -52,6 +52,14 @@ def is_tombstone(record: Record) -> bool:
     return not record.blob or record.blob[:1] == _MARK
 
 
+def ended(record: Record, now: float) -> bool:
+    """Whether ``record`` is a tombstone past its end. A request that loaded
+    the session before it became a tombstone may still touch its key, which
+    slides only the expiry (the sliding expiry of the session it loaded);
+    the absolute deadline, which no touch moves, is the tombstone's end."""
+    return now >= record.absolute_expires and is_tombstone(record)
+
+
 def tombstone(current: Record, now: float, pointer: bytes, until: Record | None = None) -> Record:
     """The tombstone that replaces ``current`` (one version later), holding
     ``pointer`` (:func:`pointer_to`, or ``b""`` for none). It keeps
