@@ -87,6 +87,13 @@ def keep_mark(save: Save) -> Save:
     return replace(save, data=marked, plaintext=serialization.dumps(marked))
 
 
+def quiet_settle(state: Loaded, written: bool, sid: bytes) -> bool:
+    """Whether a save came with the moved session's own cookie, assigned
+    nothing and stayed on its id: it writes only to drop the mark, and its
+    answer need not carry the cookie the browser already has."""
+    return bool(state.moved_from) and not state.followed and not written and sid == state.sid
+
+
 def after_write(ctx: Context, state: Loaded, ended: bool, now: float) -> Steps[None]:
     """After a save that wrote the session ``state`` loaded (``ended``: and
     cleared its cookie): :func:`settle` the old id's tombstone if the
