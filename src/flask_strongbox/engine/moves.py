@@ -21,8 +21,10 @@ from ..audit import logger
 from ..errors import SaveConflict, StoreUnavailable
 from . import merge, ops, swap, tombstones
 from .context import CLEAR, Context, Outcome, Save
+from .decide import resend_on_touch
 from .ops import Steps
 from .state import Loaded
+from .swap import Swapped
 
 if TYPE_CHECKING:
     from .write import Writer
@@ -87,11 +89,18 @@ def keep_mark(save: Save) -> Save:
     return replace(save, data=marked, plaintext=serialization.dumps(marked))
 
 
-def quiet_settle(state: Loaded, written: bool, sid: bytes) -> bool:
-    """Whether a save came with the moved session's own cookie, assigned
-    nothing and stayed on its id: it writes only to drop the mark, and its
-    answer need not carry the cookie the browser already has."""
-    return bool(state.moved_from) and not state.followed and not written and sid == state.sid
+def only_unmarked(save: Save, swapped: Swapped) -> bool:
+    """Whether ``save`` came with the moved session's own cookie, assigned
+    nothing, stayed on its id, and wrote only to drop the mark: its answer
+    then carries no cookie unless a touch's would (the expiry of a permanent
+    session moved), so a late read never hands the browser this cookie back
+    over a newer one another tab's login gave it."""
+    state = save.state
+    if state is None or not state.moved_from or state.followed or save.written or swapped.sid != state.sid:
+        return False
+    permanent = bool(swapped.data.get("_permanent"))
+    moved, _ = save.ctx.lifetimes.slide(swapped.old, save.ctx.now, permanent)
+    return not resend_on_touch(permanent, moved, False, False)
 
 
 def after_write(ctx: Context, state: Loaded, ended: bool, now: float) -> Steps[None]:

@@ -104,13 +104,8 @@ class Writer:
         if isinstance(result, Gone):
             return CLEAR  # ended meanwhile (logout, revocation, expiry): never resurrect
         yield from moves.stretch(save.ctx, state, result.new.expires)
-        if moves.quiet_settle(state, save.written, result.sid):
-            # Only the mark dropped: answer as the touch of a read would, so a
-            # late read never hands the browser back this cookie over a newer one.
-            permanent = bool(result.data.get("_permanent"))
-            moved = abs(result.new.expires - result.old.expires) >= save.ctx.lifetimes.throttle(permanent)
-            if not resend_on_touch(permanent, moved, False, False):
-                return NOTHING
+        if moves.only_unmarked(save, result):
+            return NOTHING
         return self._kept(save, result)
 
     def _rewritten(self, save: Save, current: Record, data: dict[str, Any], blob: bytes) -> Record:
