@@ -52,6 +52,9 @@ REGRESSIONS = [
     # A read with a moved session's new cookie, dropping the mark, answered with that cookie: late,
     # it took the browser back from the session a login in another tab had just given it.
     ("memory", 79241, "mark drop re-sent the cookie"),
+    # Mid-rollout, an emptying save on the new key kept a session under the old key (another
+    # request's change merged in) and answered a cookie signed with the new key: it led nowhere.
+    ("redis", 47075, "kept session's cookie under the wrong key"),
 ]
 
 @pytest.mark.parametrize("model", MODELS)
@@ -301,6 +304,27 @@ def test_a_move_to_the_current_key_never_leaves_a_tombstone_pointing_nowhere() -
     with pytest.raises(StoreUnavailable):
         engine.save(after, moving)
     assert _open(engine, after, cookie).get("cart") == {"a": 1}
+
+
+def test_an_emptying_save_under_a_fallback_key_answers_a_cookie_that_opens_what_it_kept() -> None:
+    """Mid-rollout: a request on the new key empties a session still under
+    the old one, while a request on the old key adds to it. The emptying
+    save keeps the session with the other change, where it is (under the
+    old key), and the cookie it answers must lead there."""
+    store = MemoryStore()
+    engine = Engine(Settings(store=store, clock=lambda: 1000.0), store)
+    steps = [Context(k, LIFETIMES, True, None, Events(None, k, RejectionLog()), 1000.0) for k in KEYRINGS]
+    first = LazySession()
+    first["lang"] = "de"
+    cookie = engine.save(steps[0], first).cookie
+    emptying = _open(engine, steps[2], cookie)
+    adding = _open(engine, steps[1], cookie)
+    adding["theme"] = "dark"
+    engine.save(steps[1], adding)
+    del emptying["lang"]
+    kept = engine.save(steps[2], emptying).cookie
+    assert kept is not None
+    assert dict(_open(engine, steps[2], kept)) == {"theme": "dark"}
 
 
 class _RetryingClient(MemoryStore):

@@ -122,11 +122,17 @@ class Writer:
         return self.seal(save, plaintext, binding)
 
     def _kept(self, save: Save, result: Swapped) -> Outcome:
-        """The cookie of a session saved by a compare-and-swap."""
-        assert save.state is not None
-        self.activity.seen(save.state.marker, save.ctx.now)
+        """The cookie of a session saved by a compare-and-swap, signed with
+        the key set its store key is under: the one it came with (a session
+        under a fallback key that an emptying request kept, with another's
+        change, stays there until its move), or the current one for the
+        successor of a move the swap followed."""
+        state = save.state
+        assert state is not None
+        self.activity.seen(state.marker, save.ctx.now)
         permanent = bool(result.data.get("_permanent"))
-        return _cookie(save.ctx, ids.sign(save.ctx.keyring, result.sid), permanent, result.new.expires,
+        keyset = state.keyset if result.sid == state.sid else save.ctx.keyring.primary
+        return _cookie(save.ctx, ids.sign_with(keyset, result.sid), permanent, result.new.expires,
                        result.new.absolute_expires)
 
     def rotate(self, save: Save) -> Steps[Outcome]:
