@@ -48,3 +48,9 @@ class Loaded:
     moved_from: str = field(default="", repr=False)
     #: The tombstone this request followed to its successor (``followed``).
     via: Record | None = field(default=None, repr=False)
+
+    @property
+    def moving(self) -> bool:
+        """A key move of this session is not settled yet: its record still
+        carries the mark, or the request came through the old id's tombstone."""
+        return bool(self.moved_from) or self.via is not None

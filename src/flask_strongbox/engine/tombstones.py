@@ -31,6 +31,7 @@ sealed envelope of the successor's id, a successor.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from .. import sealing
 from ..keys import Keyring, KeySet
@@ -50,6 +51,13 @@ _PURPOSE = b"|successor"
 def is_tombstone(record: Record) -> bool:
     """Whether the record is a rotated-away id's, not a session's."""
     return not record.blob or record.blob[:1] == _MARK
+
+
+def written_at(now: float, clock: Callable[[], float]) -> float:
+    """The time a tombstone is written at: the ``clock``'s now, not the
+    request's start (``now``), which may be longer ago than a tombstone
+    lives (a slow store, a paused machine), leaving one dead on arrival."""
+    return max(now, clock())
 
 
 def ended(record: Record, now: float) -> bool:

@@ -59,7 +59,7 @@ class Writer:
             outcome = yield from self.delete(save)
         else:
             return NOTHING
-        if save.state is not None:
+        if save.state is not None and save.state.moving:
             yield from moves.after_write(save.ctx, save.state, outcome.clear, self.late(save.ctx))
         return outcome
 
@@ -103,8 +103,9 @@ class Writer:
         result = yield from swap.swap(save, build, True, self.settings.save_attempts)
         if isinstance(result, Gone):
             return CLEAR  # ended meanwhile (logout, revocation, expiry): never resurrect
-        yield from moves.stretch(save.ctx, state, result.new.expires)
-        if moves.only_unmarked(save, result):
+        if state.via is not None:
+            yield from moves.stretch(save.ctx, state, result.new.expires)
+        if state.moved_from and moves.only_unmarked(save, result):
             return NOTHING
         return self._kept(save, result)
 
@@ -123,10 +124,7 @@ class Writer:
 
     def _kept(self, save: Save, result: Swapped) -> Outcome:
         """The cookie of a session saved by a compare-and-swap, signed with
-        the key set its store key is under: the one it came with (a session
-        under a fallback key that an emptying request kept, with another's
-        change, stays there until its move), or the current one for the
-        successor of a move the swap followed."""
+        the key set its record is under (a followed move's: the current one)."""
         state = save.state
         assert state is not None
         self.activity.seen(state.marker, save.ctx.now)
@@ -179,7 +177,7 @@ class Writer:
         due, expires = ctx.lifetimes.slide(record, ctx.now, permanent)
         if due and not (yield Call("touch", (state.key, expires, ctx.now))):  # ops.touch, inline
             return CLEAR  # it ended meanwhile
-        if due:
+        if due and state.via is not None:
             yield from moves.stretch(ctx, state, expires)
         if not resend_on_touch(permanent, due, written, state.followed):
             return NOTHING
@@ -236,10 +234,8 @@ class Writer:
         return merge.merge(base, save.data, {}, None if save.reads is None else frozenset(save.reads))
 
     def late(self, ctx: Context) -> float:
-        """The time a tombstone is written at: now, not the request's start,
-        which may be longer ago than a tombstone lives (a slow store, a
-        paused machine), leaving one that is dead on arrival."""
-        return max(ctx.now, self.settings.clock())
+        """The time a tombstone is written at (:func:`~.tombstones.written_at`)."""
+        return tombstones.written_at(ctx.now, self.settings.clock)
 
     def _collided(self, record: Record, now: float) -> Steps[bool]:
         """Whether a create refused because its key exists found another
