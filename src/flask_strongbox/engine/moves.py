@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .. import ids, sealing, serialization, signals
 from ..audit import logger
 from ..errors import SaveConflict, StoreUnavailable
-from . import merge, ops, swap, tombstones
+from . import ops, swap, tombstones
 from .context import CLEAR, Context, Outcome, Save
 from .decide import resend_on_touch
 from .ops import Steps
@@ -70,9 +70,7 @@ def move(writer: Writer, save: Save) -> Steps[Outcome]:
             return CLEAR  # ended meanwhile
         if tombstones.is_tombstone(reread):
             return (yield from writer.update(save))  # moved by another request: follow it, merge there
-        binding = sealing.Binding(state.sid, reread.key, reread.created, reread.user_hash)
-        theirs = serialization.loads(sealing.open_record(ctx.keyring, reread.blob, binding))
-        data = merge.merge(base, save.data, theirs, None if save.reads is None else frozenset(save.reads))
+        data = swap.merged(save, base, reread, state.sid)
         data.pop(tombstones.MOVED_FROM, None)  # an earlier move's mark: this one's replaces it
         current = reread
     raise SaveConflict(writer.settings.save_attempts)

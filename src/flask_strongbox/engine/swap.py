@@ -73,12 +73,17 @@ def swap(save: Save, build: Build, follow: bool, attempts: int) -> Steps[Swapped
         if found is None or tombstones.is_tombstone(found):
             return Gone(found)
         base = base if base is not None else serialization.loads(state.plaintext or b"{}")
-        binding = sealing.Binding(sid, found.key, found.created, found.user_hash)
-        theirs = serialization.loads(sealing.open_record(ctx.keyring, found.blob, binding))
-        reads = None if save.reads is None else frozenset(save.reads)
-        data = merge.merge(base, save.data, theirs, reads)
+        data = merged(save, base, found, sid)
         current, plaintext = found, serialization.dumps(data)
     raise SaveConflict(attempts)
+
+
+def merged(save: Save, base: dict[str, Any], found: Record, sid: bytes) -> dict[str, Any]:
+    """This request's changes (from ``base``, what it loaded) merged onto
+    ``found``, the record of session ``sid`` another request saved since."""
+    binding = sealing.Binding(sid, found.key, found.created, found.user_hash)
+    theirs = serialization.loads(sealing.open_record(save.ctx.keyring, found.blob, binding))
+    return merge.merge(base, save.data, theirs, None if save.reads is None else frozenset(save.reads))
 
 
 def reread(ctx: Context, key: str) -> Steps[Record | None]:
